@@ -1,0 +1,169 @@
+import type { Clock } from './clock.js'
+import { systemClock } from './clock.js'
+import type { PasswordHasher } from './crypto/password-hasher.js'
+import { argon2idHasher } from './crypto/password-hasher.js'
+import { ConfigError } from './errors.js'
+import type { Store } from './stores/contract.js'
+
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+
+/** A fixed-window limit: at most `limit` hits per `windowMs`. */
+export interface RateLimitRule {
+  limit: number
+  windowMs: number
+}
+
+/** Idle and absolute lifetimes of a cookie session, in milliseconds. */
+export interface SessionLifetime {
+  idleMs: number
+  absoluteMs: number
+}
+
+/** Options of `createLatchkey`. Only `store`, `issuer` and `secret` are required. */
+export interface LatchkeyOptions {
+  /** Where users, logins and counters live. */
+  store: Store
+  /** The public base URL of the auth server, e.g. `https://auth.example.com`. */
+  issuer: string
+  /** The master secret (≥ 32 bytes); every node of a deployment shares it. */
+  secret: string | Uint8Array
+  /** Origins allowed to send cookie-authenticated unsafe requests; default: the issuer's. */
+  trustedOrigins?: string[]
+  clock?: Clock
+  passwordHasher?: PasswordHasher
+  session?: {
+    /** Default: idle 30 min, absolute 12 h (OWASP ASVS level 2). */
+    lifetime?: SessionLifetime
+    /** Used when a login asks to be remembered. Default: idle 7 days, absolute 30 days. */
+    rememberLifetime?: SessionLifetime
+    /** Activity is written at most once per this fraction of the idle window. Default 0.1. */
+    renewFraction?: number
+  }
+  rateLimits?: Partial<RateLimits>
+  /** Reverse proxies in front of the server whose `X-Forwarded-For` entry is trusted. Default 0. */
+  trustProxyHops?: number
+  /** The largest request body accepted, in bytes. Default 16 KiB. */
+  maxBodyBytes?: number
+}
+
+export interface RateLimits {
+  loginPerIp: RateLimitRule
+  loginPerAccount: RateLimitRule
+  signupPerIp: RateLimitRule
+}
+
+/** Options after validation, with every default filled in. */
+export interface ResolvedConfig {
+  store: Store
+  issuer: string
+  trustedOrigins: ReadonlySet<string>
+  secret: Uint8Array
+  clock: Clock
+  passwordHasher: PasswordHasher
+  session: { lifetime: SessionLifetime; rememberLifetime: SessionLifetime; renewFraction: number }
+  rateLimits: RateLimits
+  trustProxyHops: number
+  maxBodyBytes: number
+  secureTransport: boolean
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  loginPerIp: { limit: 30, windowMs: 5 * MINUTE },
+  loginPerAccount: { limit: 10, windowMs: 15 * MINUTE },
+  signupPerIp: { limit: 10, windowMs: HOUR },
+}
+
+export const MIN_SECRET_BYTES = 32
+
+/** The origin (`scheme://host[:port]`) of a URL, or a ConfigError naming the option. */
+export function parseOrigin(value: string, option: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError(`${option}: "${value}" is not a URL.`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(`${option}: "${value}" must use http or https.`)
+  }
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new ConfigError(
+      `${option}: "${value}" must not carry credentials, a query or a fragment.`,
+    )
+  }
+  return url.origin
+}
+
+function checkLifetime(lifetime: SessionLifetime, option: string): SessionLifetime {
+  const { idleMs, absoluteMs } = lifetime
+  if (!(Number.isInteger(idleMs) && idleMs >= MINUTE)) {
+    throw new ConfigError(`${option}.idleMs must be a whole number of at least 60000.`)
+  }
+  if (!(Number.isInteger(absoluteMs) && absoluteMs >= idleMs && absoluteMs <= 400 * DAY)) {
+    throw new ConfigError(`${option}.absoluteMs must be at least idleMs and at most 400 days.`)
+  }
+  return lifetime
+}
+
+function checkRule(rule: RateLimitRule, option: string): RateLimitRule {
+  if (!(Number.isInteger(rule.limit) && rule.limit >= 1)) {
+    throw new ConfigError(`${option}.limit must be a positive whole number.`)
+  }
+  if (!(Number.isInteger(rule.windowMs) && rule.windowMs >= 1000)) {
+    throw new ConfigError(`${option}.windowMs must be at least 1000.`)
+  }
+  return rule
+}
+
+/** Validates options and fills in defaults; throws ConfigError with the option's name. */
+export function resolveConfig(options: LatchkeyOptions): ResolvedConfig {
+  const issuerUrl = new URL(parseOrigin(options.issuer, 'issuer'))
+  const issuer = options.issuer.replace(/\/+$/, '')
+  const secret =
+    typeof options.secret === 'string' ? new TextEncoder().encode(options.secret) : options.secret
+  if (secret.length < MIN_SECRET_BYTES) {
+    throw new ConfigError(`secret must have at least ${MIN_SECRET_BYTES} bytes.`)
+  }
+  const trusted = (options.trustedOrigins ?? [issuerUrl.origin]).map((origin) =>
+    parseOrigin(origin, 'trustedOrigins'),
+  )
+  const renewFraction = options.session?.renewFraction ?? 0.1
+  if (!(renewFraction > 0 && renewFraction <= 0.5)) {
+    throw new ConfigError('session.renewFraction must be greater than 0 and at most 0.5.')
+  }
+  const rateLimits = { ...DEFAULT_RATE_LIMITS, ...options.rateLimits }
+  for (const [name, rule] of Object.entries(rateLimits)) checkRule(rule, `rateLimits.${name}`)
+  const trustProxyHops = options.trustProxyHops ?? 0
+  if (!(Number.isInteger(trustProxyHops) && trustProxyHops >= 0 && trustProxyHops <= 10)) {
+    throw new ConfigError('trustProxyHops must be a whole number from 0 to 10.')
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024
+  if (!(Number.isInteger(maxBodyBytes) && maxBodyBytes >= 1024 && maxBodyBytes <= 1024 * 1024)) {
+    throw new ConfigError('maxBodyBytes must be a whole number from 1024 to 1048576.')
+  }
+  return {
+    store: options.store,
+    issuer,
+    trustedOrigins: new Set(trusted),
+    secret,
+    clock: options.clock ?? systemClock,
+    passwordHasher: options.passwordHasher ?? argon2idHasher(),
+    session: {
+      lifetime: checkLifetime(
+        options.session?.lifetime ?? { idleMs: 30 * MINUTE, absoluteMs: 12 * HOUR },
+        'session.lifetime',
+      ),
+      rememberLifetime: checkLifetime(
+        options.session?.rememberLifetime ?? { idleMs: 7 * DAY, absoluteMs: 30 * DAY },
+        'session.rememberLifetime',
+      ),
+      renewFraction,
+    },
+    rateLimits,
+    trustProxyHops,
+    maxBodyBytes,
+    secureTransport: issuerUrl.protocol === 'https:',
+  }
+}

@@ -1,0 +1,44 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+
+/** 128-bit ids and 256-bit secrets, both from the CSPRNG, base64url without padding. */
+const ID_BYTES = 16
+const SECRET_BYTES = 32
+const ID_LENGTH = 22
+const SECRET_LENGTH = 43
+const SHAPE = new RegExp(`^([A-Za-z0-9_-]{${ID_LENGTH}})\\.([A-Za-z0-9_-]{${SECRET_LENGTH}})$`)
+
+/** A freshly issued `id.secret` token; only `secretHash` is ever stored. */
+export interface IssuedToken {
+  id: string
+  token: string
+  secretHash: Uint8Array
+}
+
+/** A random, URL-safe identifier with 128 bits of entropy. */
+export function randomId(): string {
+  return randomBytes(ID_BYTES).toString('base64url')
+}
+
+/** Issues a new opaque token of the form `<id>.<secret>`. */
+export function issueOpaqueToken(): IssuedToken {
+  const id = randomId()
+  const secret = randomBytes(SECRET_BYTES).toString('base64url')
+  return { id, token: `${id}.${secret}`, secretHash: hashSecret(secret) }
+}
+
+/** Splits a presented token; anything not of the exact issued shape is `null`. */
+export function parseOpaqueToken(token: string): { id: string; secret: string } | null {
+  const match = SHAPE.exec(token)
+  if (match === null) return null
+  return { id: match[1]!, secret: match[2]! }
+}
+
+export function hashSecret(secret: string): Uint8Array {
+  return createHash('sha256').update(secret, 'utf8').digest()
+}
+
+/** Compares a presented secret with a stored hash in constant time. */
+export function secretMatches(secret: string, storedHash: Uint8Array): boolean {
+  const presented = hashSecret(secret)
+  return presented.length === storedHash.length && timingSafeEqual(presented, storedHash)
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod'
+import { clearedSessionCookie, readSessionCookie } from '../../sessions/cookies.js'
+import { parseEmail } from '../../users/email.js'
+import { publicUser } from '../../users/users.js'
+import type { App } from '../app.js'
+import { authenticate, refuseCrossSite, unless401 } from '../authenticate.js'
+import { readBody, readOptionalBody } from '../body.js'
+import { clientInfo } from '../client.js'
+import { json, noContent } from '../responses.js'
+import type { Route } from '../router.js'
+import { newSessionResponse } from './session-response.js'
+
+// Generous caps: the precise rules (and their `weak_password` answers) live in users/.
+const email = z.string().max(1024)
+const password = z.string().max(4096)
+
+const SignupBody = z.object({ email, password })
+const LoginBody = z.object({
+  email,
+  password,
+  mode: z.enum(['session']).default('session'),
+  remember: z.boolean().default(false),
+})
+const LogoutBody = z.object({ scope: z.enum(['local', 'others', 'global']).default('local') })
+
+/** Sign-up, login and logout. */
+export function authRoutes(app: App): Route[] {
+  const { config, users, sessions, rateLimiter } = app
+  const { rateLimits, store } = config
+
+  return [
+    {
+      method: 'POST',
+      path: '/auth/signup',
+      async handler(request, { connection }) {
+        refuseCrossSite(app, request)
+        const body = await readBody(request, SignupBody, config.maxBodyBytes)
+        const client = clientInfo(request, connection, config.trustProxyHops)
+        await rateLimiter.hit([
+          { name: 'signup-ip', subject: client.ip ?? '', rule: rateLimits.signupPerIp },
+        ])
+        const user = await users.signup(body.email, body.password)
+        return json(201, { user: publicUser(user) })
+      },
+    },
+    {
+      method: 'POST',
+      path: '/auth/login',
+      async handler(request, { connection }) {
+        refuseCrossSite(app, request)
+        const body = await readBody(request, LoginBody, config.maxBodyBytes)
+        const client = clientInfo(request, connection, config.trustProxyHops)
+        const account = parseEmail(body.email)?.normalized ?? body.email
+        await rateLimiter.hit([
+          { name: 'login-ip', subject: client.ip ?? '', rule: rateLimits.loginPerIp },
+          { name: 'login-account', subject: account, rule: rateLimits.loginPerAccount },
+        ])
+        const user = await users.authenticate(body.email, body.password)
+        await endPresentedSession(app, request)
+        return newSessionResponse(app, user, await sessions.create(user, client, body.remember))
+      },
+    },
+    {
+      method: 'POST',
+      path: '/auth/logout',
+      async handler(request) {
+        const { scope } = await readOptionalBody(request, LogoutBody, config.maxBodyBytes)
+        // Logging out without a live session is already done; a CSRF failure is not.
+        const caller = await unless401(authenticate(app, request))
+        if (caller === null) return noContent([clearedSessionCookie()])
+        const { user, login } = caller
+        const now = config.clock()
+        if (scope === 'others') {
+          await store.revokeUserLogins(user.id, login.id, now)
+          return noContent()
+        }
+        if (scope === 'global') {
+          await store.bumpTokenVersion(user.id, now)
+          await store.revokeUserLogins(user.id, null, now)
+        } else {
+          await store.revokeLogin(user.id, login.id, now)
+        }
+        return noContent([clearedSessionCookie()])
+      },
+    },
+  ]
+}
+
+/**
+ * A login always starts a new session; one the browser still presents is ended rather
+ * than left alive beside it.
+ */
+async function endPresentedSession(app: App, request: Request): Promise<void> {
+  const token = readSessionCookie(request.headers)
+  if (token === null) return
+  const previous = await unless401(app.sessions.validate(token))
+  if (previous === null) return
+  await app.config.store.revokeLogin(previous.user.id, previous.login.id, app.config.clock())
+}

@@ -1,0 +1,60 @@
+import type { LatchkeyOptions, ResolvedConfig } from './config.js'
+import { resolveConfig } from './config.js'
+import { deriveKey } from './crypto/keys.js'
+import type { App, Caller } from './http/app.js'
+import { authenticate, unless401 } from './http/authenticate.js'
+import type { ErrorLogger, Handler } from './http/handler.js'
+import { createHandler } from './http/handler.js'
+import { createRateLimiter } from './http/rate-limit.js'
+import type { Sessions } from './sessions/sessions.js'
+import { createSessions } from './sessions/sessions.js'
+import type { Users } from './users/users.js'
+import { createUsers } from './users/users.js'
+
+export type { LatchkeyOptions, RateLimitRule, RateLimits, SessionLifetime } from './config.js'
+export type { ErrorCode } from './errors.js'
+export { AuthError, ConfigError, StoreUnavailableError } from './errors.js'
+export type { Caller } from './http/app.js'
+export type { ConnectionInfo } from './http/client.js'
+export type { Handler } from './http/handler.js'
+export type { LoginRecord, Store, UserRecord } from './stores/contract.js'
+export type { PasswordHasher, Argon2Params } from './crypto/password-hasher.js'
+export { argon2idHasher, OWASP_ARGON2ID } from './crypto/password-hasher.js'
+export type { PublicUser } from './users/users.js'
+
+/** A configured Latchkey: the HTTP API as a handler, and the services behind it. */
+export interface Latchkey {
+  /** The HTTP API: `(Request) => Response`, for any runtime or adapter. */
+  handler: Handler
+  /** The caller behind a request's credential, or `null` when there is none or it is dead. */
+  authenticate(request: Request): Promise<Caller | null>
+  users: Users
+  sessions: Sessions
+  config: ResolvedConfig
+  /** Closes the store. */
+  close(): Promise<void>
+}
+
+/** Creates Latchkey from options; throws ConfigError at once when they are wrong. */
+export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger }): Latchkey {
+  const config = resolveConfig(options)
+  const { store, clock } = config
+  const users = createUsers({ store, hasher: config.passwordHasher, clock })
+  const sessions = createSessions({ store, clock, ...config.session })
+  const app: App = {
+    config,
+    users,
+    sessions,
+    rateLimiter: createRateLimiter(store, clock, deriveKey(config.secret, 'rate-limit')),
+    csrfKey: deriveKey(config.secret, 'csrf'),
+  }
+  const logger = options.logger ?? { error: (message, error) => console.error(message, error) }
+  return {
+    handler: createHandler(app, logger),
+    authenticate: (request) => unless401(authenticate(app, request)),
+    users,
+    sessions,
+    config,
+    close: () => store.close(),
+  }
+}

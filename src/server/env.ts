@@ -1,0 +1,87 @@
+import { resolve } from 'node:path'
+import { MIN_SECRET_BYTES, parseOrigin } from '../config.js'
+import { ConfigError } from '../errors.js'
+
+/** Where the server keeps its data. */
+export type DatabaseConfig = { kind: 'sqlite'; filename: string }
+
+/** The standalone server's configuration, read from the environment. */
+export interface ServerEnv {
+  port: number
+  host: string
+  issuer: string
+  trustedOrigins: string[] | undefined
+  /** `undefined`: none given; in development one is generated into the data folder. */
+  secret: string | undefined
+  production: boolean
+  dataDir: string
+  database: DatabaseConfig
+  trustProxyHops: number
+}
+
+type Env = Record<string, string | undefined>
+
+/** Reads and validates the environment; every problem names its variable. */
+export function readServerEnv(env: Env, cwd: string = process.cwd()): ServerEnv {
+  const port = readInteger(env, 'PORT', 3000, 0, 65_535)
+  const production = env['NODE_ENV'] === 'production'
+  const dataDir = resolve(cwd, nonEmpty(env['LATCHKEY_DATA_DIR']) ?? 'data')
+  const issuer = nonEmpty(env['LATCHKEY_ISSUER']) ?? `http://localhost:${port}`
+  parseOrigin(issuer, 'LATCHKEY_ISSUER')
+  const origins = nonEmpty(env['LATCHKEY_TRUSTED_ORIGINS'])
+  const trustedOrigins = origins
+    ?.split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '')
+    .map((origin) => parseOrigin(origin, 'LATCHKEY_TRUSTED_ORIGINS'))
+  const secret = nonEmpty(env['LATCHKEY_SECRET'])
+  if (secret !== undefined && Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    throw new ConfigError(`LATCHKEY_SECRET must have at least ${MIN_SECRET_BYTES} bytes.`)
+  }
+  if (secret === undefined && production) {
+    throw new ConfigError(
+      `LATCHKEY_SECRET is required when NODE_ENV=production (at least ${MIN_SECRET_BYTES} bytes, ` +
+        'the same on every node). Generate one with: openssl rand -base64 48',
+    )
+  }
+  return {
+    port,
+    host: nonEmpty(env['HOST']) ?? '0.0.0.0',
+    issuer,
+    trustedOrigins,
+    secret,
+    production,
+    dataDir,
+    database: readDatabase(nonEmpty(env['DATABASE_URL']), dataDir, cwd),
+    trustProxyHops: readInteger(env, 'LATCHKEY_TRUST_PROXY', 0, 0, 10),
+  }
+}
+
+function readDatabase(url: string | undefined, dataDir: string, cwd: string): DatabaseConfig {
+  if (url === undefined) return { kind: 'sqlite', filename: resolve(dataDir, 'latchkey.db') }
+  const sqlite = /^(?:sqlite|file):(?:\/\/)?(.+)$/.exec(url)
+  if (sqlite !== null) return { kind: 'sqlite', filename: resolve(cwd, sqlite[1]!) }
+  if (/^postgres(?:ql)?:\/\//.test(url)) {
+    throw new ConfigError(
+      'DATABASE_URL: this version of Latchkey has no Postgres store yet; leave DATABASE_URL ' +
+        'unset for the embedded SQLite database, or use sqlite:<path>.',
+    )
+  }
+  // Never echo the URL: it may carry a password.
+  throw new ConfigError('DATABASE_URL must be sqlite:<path> (or unset for ./data/latchkey.db).')
+}
+
+function readInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = nonEmpty(env[name])
+  if (raw === undefined) return fallback
+  const value = Number(raw)
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, not "${raw}".`)
+  }
+  return value
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim()
+  return trimmed === '' ? undefined : trimmed
+}

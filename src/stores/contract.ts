@@ -1,0 +1,88 @@
+/**
+ * The storage contract: a handful of domain-shaped operations, never generic CRUD.
+ * Every implementation passes the suite in `conformance.ts`. Times are epoch
+ * milliseconds; callers pass `now` so that stores never read a clock.
+ */
+
+/** A user as stored. `tokenVersion` is the `ver` that every credential must reach. */
+export interface UserRecord {
+  id: string
+  /** The address as the user typed it (trimmed). */
+  email: string
+  /** The lookup key: unique, case-insensitive. */
+  emailNormalized: string
+  passwordHash: string
+  tokenVersion: number
+  createdAt: number
+  updatedAt: number
+}
+
+/** What kind of credential keeps a login alive. */
+export type LoginKind = 'session' | 'token'
+
+/** One sign-in: the unit a user sees in "your active sessions" and can revoke. */
+export interface LoginRecord {
+  id: string
+  userId: string
+  kind: LoginKind
+  /** SHA-256 of the cookie session's secret; `null` for other kinds. */
+  secretHash: Uint8Array | null
+  createdAt: number
+  lastSeenAt: number
+  idleExpiresAt: number
+  absoluteExpiresAt: number
+  ip: string | null
+  userAgent: string | null
+  revokedAt: number | null
+}
+
+/** The state of a fixed-window counter after one hit. */
+export interface RateLimitHit {
+  count: number
+  resetAt: number
+}
+
+export interface Store {
+  /** Creates a user; `null` when the normalized email is taken (nothing is written). */
+  createUser(user: UserRecord): Promise<UserRecord | null>
+  getUserById(id: string): Promise<UserRecord | null>
+  getUserByEmail(emailNormalized: string): Promise<UserRecord | null>
+  /** Replaces the hash without other effects (a rehash with new parameters). */
+  updatePasswordHash(userId: string, passwordHash: string, now: number): Promise<void>
+  /**
+   * Sets a new password in one transaction: bumps the token version and revokes every
+   * live login of the user except `keepLoginId`. Returns the new version and the ids
+   * of the logins it revoked, or `null` when the user does not exist.
+   */
+  changePassword(
+    userId: string,
+    passwordHash: string,
+    keepLoginId: string | null,
+    now: number,
+  ): Promise<{ tokenVersion: number; revokedLoginIds: string[] } | null>
+  /** Bumps the token version ("log out everywhere", a ban); `null` for an unknown user. */
+  bumpTokenVersion(userId: string, now: number): Promise<number | null>
+
+  createLogin(login: LoginRecord): Promise<void>
+  getLogin(id: string): Promise<LoginRecord | null>
+  /**
+   * Records activity on a live login. Conditional: a revoked login stays revoked, so a
+   * request racing a logout can never resurrect it. Returns whether a row changed.
+   */
+  touchLogin(id: string, lastSeenAt: number, idleExpiresAt: number): Promise<boolean>
+  /** Revokes one live login of a user; `false` when there is none with that id. */
+  revokeLogin(userId: string, loginId: string, now: number): Promise<boolean>
+  /** Revokes every live login of a user except `exceptLoginId`; returns their ids. */
+  revokeUserLogins(userId: string, exceptLoginId: string | null, now: number): Promise<string[]>
+  /** The user's logins that are neither revoked nor expired at `now`, newest first. */
+  listLiveLogins(userId: string, now: number): Promise<LoginRecord[]>
+
+  /** Counts one hit in a fixed window that starts with the first hit. */
+  hitRateLimit(key: string, windowMs: number, now: number): Promise<RateLimitHit>
+
+  /** Deletes logins and counters that ended before `now`; returns how many rows went. */
+  deleteExpired(now: number): Promise<number>
+  /** Resolves when the store answers; rejects otherwise. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,184 @@
+import type { LoginRecord, RateLimitHit, Store, UserRecord } from './contract.js'
+
+/**
+ * An in-process store for tests and demos. It keeps the semantics of the SQL store,
+ * including the unique email, the foreign key from logins to users, and copies in both
+ * directions so callers can never reach the internal records.
+ */
+export function memoryStore(): Store {
+  const users = new Map<string, UserRecord>()
+  const userIdByEmail = new Map<string, string>()
+  const logins = new Map<string, LoginRecord>()
+  const rateLimits = new Map<string, RateLimitHit>()
+  let closed = false
+
+  // Runs one operation atomically (synchronously) and reports it the way a driver
+  // would: a throw becomes a rejection. A closed SQL store fails too; working on
+  // silently would hide a shutdown bug.
+  function run<T>(operation: () => T): Promise<T> {
+    return new Promise((resolve) => {
+      if (closed) throw new Error('The memory store is closed')
+      resolve(operation())
+    })
+  }
+
+  function revokeLive(userId: string, exceptLoginId: string | null, now: number): string[] {
+    const revoked: string[] = []
+    for (const login of logins.values()) {
+      if (login.userId !== userId || login.revokedAt !== null || login.id === exceptLoginId) {
+        continue
+      }
+      login.revokedAt = now
+      revoked.push(login.id)
+    }
+    return revoked
+  }
+
+  return {
+    createUser: (user) =>
+      run(() => {
+        if (users.has(user.id)) throw new Error(`A user with id ${user.id} already exists`)
+        if (userIdByEmail.has(user.emailNormalized)) return null
+        users.set(user.id, { ...user })
+        userIdByEmail.set(user.emailNormalized, user.id)
+        return { ...user }
+      }),
+
+    getUserById: (id) => run(() => copyUser(users.get(id))),
+
+    getUserByEmail: (emailNormalized) =>
+      run(() => {
+        const id = userIdByEmail.get(emailNormalized)
+        return copyUser(id === undefined ? undefined : users.get(id))
+      }),
+
+    updatePasswordHash: (userId, passwordHash, now) =>
+      run(() => {
+        const user = users.get(userId)
+        if (user === undefined) return
+        user.passwordHash = passwordHash
+        user.updatedAt = now
+      }),
+
+    changePassword: (userId, passwordHash, keepLoginId, now) =>
+      run(() => {
+        const user = users.get(userId)
+        if (user === undefined) return null
+        user.passwordHash = passwordHash
+        user.tokenVersion += 1
+        user.updatedAt = now
+        return {
+          tokenVersion: user.tokenVersion,
+          revokedLoginIds: revokeLive(userId, keepLoginId, now),
+        }
+      }),
+
+    bumpTokenVersion: (userId, now) =>
+      run(() => {
+        const user = users.get(userId)
+        if (user === undefined) return null
+        user.tokenVersion += 1
+        user.updatedAt = now
+        return user.tokenVersion
+      }),
+
+    createLogin: (login) =>
+      run(() => {
+        if (!users.has(login.userId)) throw new Error(`No user with id ${login.userId}`)
+        if (logins.has(login.id)) throw new Error(`A login with id ${login.id} already exists`)
+        logins.set(login.id, copyLogin(login))
+      }),
+
+    getLogin: (id) =>
+      run(() => {
+        const login = logins.get(id)
+        return login === undefined ? null : copyLogin(login)
+      }),
+
+    touchLogin: (id, lastSeenAt, idleExpiresAt) =>
+      run(() => {
+        const login = logins.get(id)
+        // Also refuses an expired login: extending its idle expiry would resurrect it.
+        if (login === undefined || !isLive(login, lastSeenAt)) return false
+        login.lastSeenAt = lastSeenAt
+        login.idleExpiresAt = idleExpiresAt
+        return true
+      }),
+
+    revokeLogin: (userId, loginId, now) =>
+      run(() => {
+        const login = logins.get(loginId)
+        if (login === undefined || login.userId !== userId || login.revokedAt !== null) return false
+        login.revokedAt = now
+        return true
+      }),
+
+    revokeUserLogins: (userId, exceptLoginId, now) =>
+      run(() => revokeLive(userId, exceptLoginId, now)),
+
+    listLiveLogins: (userId, now) =>
+      run(() => {
+        return [...logins.values()]
+          .filter((login) => login.userId === userId && isLive(login, now))
+          .sort(newestFirst)
+          .map(copyLogin)
+      }),
+
+    hitRateLimit: (key, windowMs, now) =>
+      run(() => {
+        const current = rateLimits.get(key)
+        const next =
+          current === undefined || current.resetAt <= now
+            ? { count: 1, resetAt: now + windowMs }
+            : { count: current.count + 1, resetAt: current.resetAt }
+        rateLimits.set(key, next)
+        return { ...next }
+      }),
+
+    deleteExpired: (now) =>
+      run(() => {
+        let deleted = 0
+        for (const [id, login] of logins) {
+          if (login.idleExpiresAt <= now || login.absoluteExpiresAt <= now) {
+            logins.delete(id)
+            deleted += 1
+          }
+        }
+        for (const [key, hit] of rateLimits) {
+          if (hit.resetAt <= now) {
+            rateLimits.delete(key)
+            deleted += 1
+          }
+        }
+        return deleted
+      }),
+
+    ping: () => run(() => undefined),
+
+    close: () => {
+      closed = true
+      return Promise.resolve()
+    },
+  }
+}
+
+function isLive(login: LoginRecord, now: number): boolean {
+  return login.revokedAt === null && login.idleExpiresAt > now && login.absoluteExpiresAt > now
+}
+
+// Same order as the SQL store: created_at desc, then id desc (binary comparison).
+function newestFirst(a: LoginRecord, b: LoginRecord): number {
+  if (a.createdAt !== b.createdAt) return b.createdAt - a.createdAt
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
+}
+
+function copyUser(user: UserRecord | undefined): UserRecord | null {
+  return user === undefined ? null : { ...user }
+}
+
+function copyLogin(login: LoginRecord): LoginRecord {
+  return {
+    ...login,
+    secretHash: login.secretHash === null ? null : new Uint8Array(login.secretHash),
+  }
+}

@@ -1,0 +1,93 @@
+import { Migrator } from 'kysely'
+import type { Kysely, Migration, MigrationProvider } from 'kysely'
+import type { Database } from './schema.js'
+
+/** Names of the bookkeeping tables, prefixed so a shared Postgres keeps them apart. */
+export const MIGRATION_TABLE = 'latchkey_migration'
+export const MIGRATION_LOCK_TABLE = 'latchkey_migration_lock'
+
+// Migrations are written with the schema builder only, so the same code runs on SQLite
+// and Postgres. `bigint` gets integer affinity on SQLite; the hash is base64url text
+// because Kysely has no portable binary type (blob vs bytea).
+const initial: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('users')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('email', 'text', (col) => col.notNull())
+      .addColumn('email_normalized', 'text', (col) => col.notNull().unique())
+      .addColumn('password_hash', 'text', (col) => col.notNull())
+      .addColumn('token_version', 'integer', (col) => col.notNull())
+      .addColumn('created_at', 'bigint', (col) => col.notNull())
+      .addColumn('updated_at', 'bigint', (col) => col.notNull())
+      .execute()
+
+    await db.schema
+      .createTable('logins')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('user_id', 'text', (col) =>
+        col.notNull().references('users.id').onDelete('cascade'),
+      )
+      .addColumn('kind', 'text', (col) => col.notNull())
+      .addColumn('secret_hash', 'text')
+      .addColumn('created_at', 'bigint', (col) => col.notNull())
+      .addColumn('last_seen_at', 'bigint', (col) => col.notNull())
+      .addColumn('idle_expires_at', 'bigint', (col) => col.notNull())
+      .addColumn('absolute_expires_at', 'bigint', (col) => col.notNull())
+      .addColumn('ip', 'text')
+      .addColumn('user_agent', 'text')
+      .addColumn('revoked_at', 'bigint')
+      .execute()
+
+    await db.schema.createIndex('logins_user_id_idx').on('logins').column('user_id').execute()
+
+    await db.schema
+      .createTable('rate_limits')
+      .addColumn('key', 'text', (col) => col.primaryKey())
+      .addColumn('count', 'integer', (col) => col.notNull())
+      .addColumn('reset_at', 'bigint', (col) => col.notNull())
+      .execute()
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('rate_limits').execute()
+    await db.schema.dropTable('logins').execute()
+    await db.schema.dropTable('users').execute()
+  },
+}
+
+/** Every migration, by name; names sort in the order they must run. */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001_initial': initial,
+}
+
+// In code rather than FileMigrationProvider: the package ships compiled `dist/`, and
+// reading migration files from disk would depend on where it was installed.
+const provider: MigrationProvider = {
+  getMigrations: () => Promise.resolve({ ...migrations }),
+}
+
+/** A Kysely migrator over the built-in migrations. */
+export function createMigrator(db: Kysely<Database>): Migrator {
+  return new Migrator({
+    db,
+    provider,
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
+  })
+}
+
+/** Applies every pending migration; returns the names applied, throws when one fails. */
+export async function migrateToLatest(db: Kysely<Database>): Promise<{ applied: string[] }> {
+  const { error, results = [] } = await createMigrator(db).migrateToLatest()
+  if (error !== undefined) {
+    const failed = results.find((result) => result.status === 'Error')?.migrationName
+    const where = failed === undefined ? '' : ` in "${failed}"`
+    const reason = error instanceof Error ? error.message : JSON.stringify(error)
+    throw new Error(`Database migration failed${where}: ${reason}`, { cause: error })
+  }
+  const applied = results
+    .filter((result) => result.status === 'Success')
+    .map((result) => result.migrationName)
+  return { applied }
+}

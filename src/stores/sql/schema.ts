@@ -1,0 +1,116 @@
+import type { ColumnType, Insertable, Selectable } from 'kysely'
+import type { LoginKind, LoginRecord, UserRecord } from '../contract.js'
+
+/**
+ * Epoch milliseconds in a `bigint` column. SQLite hands back a number; Postgres returns
+ * int8 as a string (it may exceed 2^53), so every read goes through `Number()`.
+ */
+export type Millis = ColumnType<number | string, number, number>
+
+/** A nullable {@link Millis}. */
+export type NullableMillis = ColumnType<number | string | null, number | null, number | null>
+
+export interface UsersTable {
+  id: string
+  email: string
+  email_normalized: string
+  password_hash: string
+  token_version: number
+  created_at: Millis
+  updated_at: Millis
+}
+
+export interface LoginsTable {
+  id: string
+  user_id: string
+  kind: string
+  /** SHA-256 of the secret, base64url without padding: one text type on every dialect. */
+  secret_hash: string | null
+  created_at: Millis
+  last_seen_at: Millis
+  idle_expires_at: Millis
+  absolute_expires_at: Millis
+  ip: string | null
+  user_agent: string | null
+  revoked_at: NullableMillis
+}
+
+export interface RateLimitsTable {
+  key: string
+  count: number
+  reset_at: Millis
+}
+
+/** The tables of the SQL stores, as Kysely sees them. */
+export interface Database {
+  users: UsersTable
+  logins: LoginsTable
+  rate_limits: RateLimitsTable
+}
+
+/** A user as a row of `users`. */
+export function toUserRow(user: UserRecord): Insertable<UsersTable> {
+  return {
+    id: user.id,
+    email: user.email,
+    email_normalized: user.emailNormalized,
+    password_hash: user.passwordHash,
+    token_version: user.tokenVersion,
+    created_at: user.createdAt,
+    updated_at: user.updatedAt,
+  }
+}
+
+/** A row of `users` as a record; int8 columns may arrive as strings (Postgres). */
+export function toUser(row: Selectable<UsersTable>): UserRecord {
+  return {
+    id: row.id,
+    email: row.email,
+    emailNormalized: row.email_normalized,
+    passwordHash: row.password_hash,
+    tokenVersion: Number(row.token_version),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  }
+}
+
+/** A login as a row of `logins`, its hash in base64url. */
+export function toLoginRow(login: LoginRecord): Insertable<LoginsTable> {
+  return {
+    id: login.id,
+    user_id: login.userId,
+    kind: login.kind,
+    secret_hash:
+      login.secretHash === null ? null : Buffer.from(login.secretHash).toString('base64url'),
+    created_at: login.createdAt,
+    last_seen_at: login.lastSeenAt,
+    idle_expires_at: login.idleExpiresAt,
+    absolute_expires_at: login.absoluteExpiresAt,
+    ip: login.ip,
+    user_agent: login.userAgent,
+    revoked_at: login.revokedAt,
+  }
+}
+
+/** A row of `logins` as a record, the hash back in bytes. */
+export function toLogin(row: Selectable<LoginsTable>): LoginRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    kind: toKind(row.kind),
+    secretHash:
+      row.secret_hash === null ? null : new Uint8Array(Buffer.from(row.secret_hash, 'base64url')),
+    createdAt: Number(row.created_at),
+    lastSeenAt: Number(row.last_seen_at),
+    idleExpiresAt: Number(row.idle_expires_at),
+    absoluteExpiresAt: Number(row.absolute_expires_at),
+    ip: row.ip,
+    userAgent: row.user_agent,
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+  }
+}
+
+function toKind(kind: string): LoginKind {
+  if (kind === 'session' || kind === 'token') return kind
+  throw new TypeError(`Unknown login kind in the store: ${JSON.stringify(kind)}`)
+}

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { StoreUnavailableError } from '../../errors.js'
+import { storeConformanceSuite } from '../conformance.js'
+import { MIGRATION_TABLE, migrations } from './migrations.js'
+import { migrateSqlite, openSqliteStore } from './sqlite.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'latchkey-sqlite-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+storeConformanceSuite('sqlite', async () => {
+  const store = await openSqliteStore({ filename: join(dir, 'nested', 'conformance.db') })
+  return { store, close: () => store.close() }
+})
+
+describe('sqlite store', () => {
+  it('applies every migration once: reopening the same file applies nothing', async () => {
+    const filename = join(dir, 'migrations.db')
+    assert.deepEqual(await migrateSqlite(filename), Object.keys(migrations))
+    assert.deepEqual(await migrateSqlite(filename), [])
+
+    const store = await openSqliteStore({ filename })
+    try {
+      const rows = await store.db
+        .withTables<{ [MIGRATION_TABLE]: { name: string } }>()
+        .selectFrom(MIGRATION_TABLE)
+        .select('name')
+        .orderBy('name')
+        .execute()
+      assert.deepEqual(
+        rows.map((row) => row.name),
+        Object.keys(migrations),
+      )
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('keeps its data across a reopen', async () => {
+    const filename = join(dir, 'reopen.db')
+    const first = await openSqliteStore({ filename })
+    const hit = await first.hitRateLimit('k', 60_000, 1_000)
+    await first.close()
+    const second = await openSqliteStore({ filename })
+    try {
+      assert.deepEqual(await second.hitRateLimit('k', 60_000, 2_000), { ...hit, count: 2 })
+    } finally {
+      await second.close()
+    }
+  })
+
+  it('reports a database it cannot read as unavailable, keeping the cause', async () => {
+    const store = await openSqliteStore({ filename: ':memory:' })
+    try {
+      await store.db.schema.dropTable('rate_limits').execute()
+      await assert.rejects(store.hitRateLimit('k', 1, 1), (error) => {
+        assert.ok(error instanceof StoreUnavailableError)
+        assert.equal(error.code, 'store_unavailable')
+        assert.ok(error.cause instanceof Error)
+        return true
+      })
+    } finally {
+      await store.close()
+    }
+  })
+})

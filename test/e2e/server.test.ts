@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { freePort, runCli, startCli, tempDataDir, type ServerProcess } from './process.js'
+
+const PASSWORD = 'correct horse battery staple'
+
+/** A browser-like client with one cookie jar, talking to the real server. */
+function client(base: string) {
+  let cookie = ''
+  let csrfToken = ''
+  return {
+    get csrfToken() {
+      return csrfToken
+    },
+    get cookie() {
+      return cookie
+    },
+    async send(path: string, init: { method?: string; body?: unknown; cookie?: string } = {}) {
+      const headers: Record<string, string> = { origin: base }
+      if (init.body !== undefined) headers['content-type'] = 'application/json'
+      const jar = init.cookie ?? cookie
+      if (jar !== '') headers['cookie'] = jar
+      if (csrfToken !== '' && init.cookie === undefined) headers['x-csrf-token'] = csrfToken
+      const response = await fetch(base + path, {
+        method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+        headers,
+        body: init.body === undefined ? null : JSON.stringify(init.body),
+      })
+      const setCookie = response.headers.getSetCookie()[0]
+      if (setCookie !== undefined) cookie = setCookie.split(';')[0]!
+      const text = await response.text()
+      const json = text === '' ? null : (JSON.parse(text) as Record<string, unknown>)
+      if (json !== null && typeof json['csrfToken'] === 'string') csrfToken = json['csrfToken']
+      return { status: response.status, json, headers: response.headers }
+    },
+  }
+}
+
+describe('the standalone server, as a new user runs it', () => {
+  let dataDir: string
+  let server: ServerProcess
+  let base: string
+
+  before(async () => {
+    dataDir = await tempDataDir()
+    const port = await freePort()
+    server = await startCli({ PORT: String(port), LATCHKEY_DATA_DIR: dataDir })
+    base = server.url
+  })
+  after(() => server.stop())
+
+  it('generates a development secret into the data folder, readable by the owner only', async () => {
+    assert.match(server.output(), /LATCHKEY_SECRET is not set/)
+    const info = await stat(join(dataDir, 'secret'))
+    assert.equal(info.mode & 0o077, 0)
+    assert.ok((await readFile(join(dataDir, 'secret'), 'utf8')).trim().length >= 32)
+    const secret = (await readFile(join(dataDir, 'secret'), 'utf8')).trim()
+    assert.ok(!server.output().includes(secret), 'the secret is never printed')
+  })
+
+  it('runs signup → login → session → sessions → revoke → password change', async () => {
+    const email = `e2e-${Date.now()}@example.com`
+    const alice = client(base)
+    assert.equal(
+      (await alice.send('/auth/signup', { body: { email, password: PASSWORD } })).status,
+      201,
+    )
+    const login = await alice.send('/auth/login', {
+      body: { email, password: PASSWORD, mode: 'session' },
+    })
+    assert.equal(login.status, 200)
+    assert.match(login.headers.get('set-cookie') ?? '', /^__Host-latchkey-session=.*HttpOnly/)
+
+    const laptop = client(base)
+    await laptop.send('/auth/login', { body: { email, password: PASSWORD, mode: 'session' } })
+    const phone = client(base)
+    await phone.send('/auth/login', { body: { email, password: PASSWORD, mode: 'session' } })
+
+    const session = await alice.send('/auth/session')
+    assert.equal(session.status, 200)
+    const listed = await alice.send('/auth/sessions')
+    const sessions = (listed.json as { sessions: { id: string; current: boolean }[] }).sessions
+    assert.equal(sessions.length, 3)
+    assert.equal(sessions.filter((s) => s.current).length, 1)
+
+    const laptopId = ((await laptop.send('/auth/session')).json as { session: { id: string } })
+      .session.id
+    assert.equal((await alice.send(`/auth/sessions/${laptopId}`, { method: 'DELETE' })).status, 204)
+    const refused = await laptop.send('/auth/session')
+    assert.equal(refused.status, 401)
+    assert.equal(refused.json?.['error'], 'session_revoked')
+    assert.ok(refused.headers.get('www-authenticate')?.startsWith('Bearer'))
+
+    const oldCookie = alice.cookie
+    const change = await alice.send('/auth/password', {
+      method: 'POST',
+      body: { currentPassword: PASSWORD, newPassword: 'another long passphrase' },
+    })
+    assert.equal(change.status, 200)
+    assert.notEqual(alice.cookie, oldCookie, 'the caller continues on a new session id')
+    assert.equal((await phone.send('/auth/session')).status, 401)
+    assert.equal((await alice.send('/auth/session', { cookie: oldCookie })).status, 401)
+    assert.equal((await alice.send('/auth/session')).status, 200)
+    const relogin = client(base)
+    const stale = await relogin.send('/auth/login', { body: { email, password: PASSWORD } })
+    assert.equal(stale.status, 401)
+    assert.equal(stale.json?.['error'], 'invalid_credentials')
+  })
+
+  it('answers /healthz with the store state', async () => {
+    const health = await client(base).send('/healthz')
+    assert.deepEqual(health.json, { status: 'ok', checks: { store: 'ok' } })
+  })
+})
+
+describe('sessions survive a restart', () => {
+  it('keeps users, sessions and CSRF tokens across a restart on the same data folder', async () => {
+    const dataDir = await tempDataDir()
+    const env = { PORT: String(await freePort()), LATCHKEY_DATA_DIR: dataDir }
+    let server = await startCli(env)
+    const browser = client(server.url)
+    await browser.send('/auth/signup', {
+      body: { email: 'restart@example.com', password: PASSWORD },
+    })
+    await browser.send('/auth/login', {
+      body: { email: 'restart@example.com', password: PASSWORD },
+    })
+    await server.stop()
+    server = await startCli(env)
+    try {
+      assert.doesNotMatch(server.output(), /LATCHKEY_SECRET is not set/)
+      assert.equal((await browser.send('/auth/session')).status, 200)
+      const logout = await browser.send('/auth/logout', {
+        method: 'POST',
+        body: { scope: 'local' },
+      })
+      assert.equal(logout.status, 204)
+    } finally {
+      await server.stop()
+    }
+  })
+})
+
+describe('start-up configuration', () => {
+  it('refuses to start in production without LATCHKEY_SECRET', async () => {
+    const result = await runCli(['start'], {
+      NODE_ENV: 'production',
+      PORT: String(await freePort()),
+      LATCHKEY_DATA_DIR: await tempDataDir(),
+    })
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /LATCHKEY_SECRET is required when NODE_ENV=production/)
+  })
+
+  it('refuses a short LATCHKEY_SECRET without printing it', async () => {
+    const result = await runCli(['start'], {
+      LATCHKEY_SECRET: 'short-secret-value',
+      LATCHKEY_DATA_DIR: await tempDataDir(),
+    })
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /LATCHKEY_SECRET must have at least 32 bytes/)
+    assert.doesNotMatch(result.stderr + result.stdout, /short-secret-value/)
+  })
+
+  it('names the variable that is wrong', async () => {
+    const result = await runCli(['start'], {
+      PORT: 'eighty',
+      LATCHKEY_DATA_DIR: await tempDataDir(),
+    })
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /PORT must be a whole number/)
+  })
+
+  it('migrates with `latchkey migrate`, once', async () => {
+    const env = { LATCHKEY_DATA_DIR: await tempDataDir() }
+    const first = await runCli(['migrate'], env)
+    assert.equal(first.code, 0, first.stderr)
+    assert.match(first.stdout, /Applied: 0001/)
+    const second = await runCli(['migrate'], env)
+    assert.equal(second.code, 0)
+    assert.match(second.stdout, /Nothing to migrate/)
+  })
+})
