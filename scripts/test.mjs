@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import process from 'node:process'
 
 const roots = ['src', 'test']
 const files = roots
