@@ -26,6 +26,12 @@ export function manualClock(start = Date.UTC(2026, 0, 1)) {
   })
 }
 
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  error: string
+  message: string
+}
+
 export type TestClock = ReturnType<typeof manualClock>
 
 export interface Harness {

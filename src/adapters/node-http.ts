@@ -1,4 +1,4 @@
-import { getRequestListener } from '@hono/node-server'
+import { getRequestListener, RequestError } from '@hono/node-server'
 import { createServer, type Server } from 'node:http'
 import { AuthError } from '../errors.js'
 import type { Handler } from '../http/handler.js'
@@ -24,11 +24,16 @@ export function createNodeServer(handler: Handler, options: NodeServerOptions = 
   const listener = getRequestListener(
     (request, env) => handler(request, { remoteAddress: env.incoming.socket.remoteAddress }),
     {
-      // Reached only when no Request could be built (a bad Host header, a backslash in
-      // the path): the client's fault, answered like any other bad input.
-      errorHandler: () => {
-        const error = new AuthError('invalid_request', 'The request line or headers are malformed.')
-        const response = errorResponse(error, 'latchkey')
+      // A RequestError means no Request could be built (a bad Host header, a backslash
+      // in the path): the client's fault, answered like any other bad input. The
+      // handler itself never rejects; if it ever did, that is ours to own.
+      errorHandler: (error) => {
+        const response = errorResponse(
+          error instanceof RequestError
+            ? new AuthError('invalid_request', 'The request line or headers are malformed.')
+            : new AuthError('internal_error', 'Something went wrong on our side.'),
+          'latchkey',
+        )
         secureHeaders(response.headers, false)
         return response
       },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import type { BrowserSession, Harness } from '../../test/harness.js'
+import type { BrowserSession, Harness, ErrorBody } from '../../test/harness.js'
 import {
   authed,
   browserHeaders,
@@ -16,11 +16,6 @@ import { createNodeServer } from '../adapters/node-http.js'
 import { SESSION_COOKIE } from '../sessions/cookies.js'
 import type { Store } from '../stores/contract.js'
 import { memoryStore } from '../stores/memory.js'
-
-interface ErrorBody {
-  error: string
-  message: string
-}
 
 const LIMIT = 16 * 1024
 const EMAIL = 'resident@example.com'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { BrowserSession, Harness } from '../../test/harness.js'
+import type { BrowserSession, Harness, ErrorBody } from '../../test/harness.js'
 import {
   authed,
   browserHeaders,
@@ -12,11 +12,6 @@ import {
   signup,
 } from '../../test/harness.js'
 import type { LatchkeyOptions } from '../config.js'
-
-interface ErrorBody {
-  error: string
-  message: string
-}
 
 const NEW_PASSWORD = 'a completely different passphrase'
 const SIBLING = 'https://app.example.com'

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { inspect } from 'node:util'
-import type { BrowserSession, Harness } from '../../test/harness.js'
+import type { BrowserSession, Harness, ErrorBody } from '../../test/harness.js'
 import {
   authed,
   browserHeaders,
@@ -28,11 +28,6 @@ import { SESSION_COOKIE } from './cookies.js'
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
-
-interface ErrorBody {
-  error: string
-  message: string
-}
 
 /** The raw `id.secret` token inside a `name=value` cookie header. */
 function tokenOf(session: BrowserSession): string {

@@ -4,7 +4,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import type { Harness } from '../../test/harness.js'
+import type { Harness, ErrorBody } from '../../test/harness.js'
 import {
   authed,
   browserHeaders,
@@ -21,11 +21,6 @@ import { argon2idHasher, OWASP_ARGON2ID } from '../crypto/password-hasher.js'
 import type { Store } from '../stores/contract.js'
 import { memoryStore } from '../stores/memory.js'
 import { openSqliteStore } from '../stores/sql/sqlite.js'
-
-interface ErrorBody {
-  error: string
-  message: string
-}
 
 /** A hasher that counts its calls. */
 function countingHasher(base: PasswordHasher = fastHasher) {
