@@ -4,6 +4,9 @@ import type { PasswordHasher } from './crypto/password-hasher.js'
 import { argon2idHasher } from './crypto/password-hasher.js'
 import { ConfigError } from './errors.js'
 import type { Store } from './stores/contract.js'
+import { MIN_HMAC_SECRET_BYTES, SIGNING_ALGS, isSigningAlg } from './tokens/algorithms.js'
+import type { SigningAlg } from './tokens/algorithms.js'
+import { MAX_SKEW_SECONDS } from './tokens/claims.js'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -46,6 +49,34 @@ export interface LatchkeyOptions {
   trustProxyHops?: number
   /** The largest request body accepted, in bytes. Default 16 KiB. */
   maxBodyBytes?: number
+  /** Access tokens (`POST /auth/login` with `mode: "token"`) and their signing keys. */
+  tokens?: TokenOptions
+}
+
+/** Options of the stateless access tokens. */
+export interface TokenOptions {
+  /** The algorithm of new signing keys. Default EdDSA; HS256 needs `hmacSecret`. */
+  alg?: SigningAlg
+  /** HS256 only (one-service deployments): a secret of at least 32 bytes. */
+  hmacSecret?: string | Uint8Array
+  /** Lifetime of an access token in seconds. Default 600. */
+  accessTokenTtlSeconds?: number
+  /** The `aud` of issued tokens and the audience the server accepts. Default: the issuer. */
+  audience?: string
+  /** How often the signing key is rotated automatically. Default 30 days. */
+  rotationIntervalMs?: number
+  /** Tolerated clock difference when verifying, 0 to 120 seconds. Default 30. */
+  skewSeconds?: number
+}
+
+/** Token options after validation. */
+export interface ResolvedTokenConfig {
+  alg: SigningAlg
+  hmacSecret: Uint8Array | undefined
+  accessTokenTtlSeconds: number
+  audience: string
+  rotationIntervalMs: number
+  skewSeconds: number
 }
 
 export interface RateLimits {
@@ -67,6 +98,7 @@ export interface ResolvedConfig {
   trustProxyHops: number
   maxBodyBytes: number
   secureTransport: boolean
+  tokens: ResolvedTokenConfig
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
@@ -117,6 +149,46 @@ function checkRule(rule: RateLimitRule, option: string): RateLimitRule {
   return rule
 }
 
+function resolveTokens(options: TokenOptions, issuer: string): ResolvedTokenConfig {
+  const alg = options.alg ?? 'EdDSA'
+  if (!isSigningAlg(alg))
+    throw new ConfigError(`tokens.alg must be one of ${SIGNING_ALGS.join(', ')}.`)
+  const hmacSecret =
+    typeof options.hmacSecret === 'string'
+      ? new TextEncoder().encode(options.hmacSecret)
+      : options.hmacSecret
+  if (
+    alg === 'HS256' &&
+    !(hmacSecret !== undefined && hmacSecret.length >= MIN_HMAC_SECRET_BYTES)
+  ) {
+    throw new ConfigError(
+      `tokens.alg HS256 needs tokens.hmacSecret of at least ${MIN_HMAC_SECRET_BYTES} bytes.`,
+    )
+  }
+  if (alg !== 'HS256' && hmacSecret !== undefined) {
+    throw new ConfigError('tokens.hmacSecret is only used with tokens.alg HS256.')
+  }
+  const ttl = options.accessTokenTtlSeconds ?? 600
+  if (!(Number.isInteger(ttl) && ttl >= 1 && ttl <= 86_400)) {
+    throw new ConfigError('tokens.accessTokenTtlSeconds must be a whole number from 1 to 86400.')
+  }
+  const audience = options.audience ?? issuer
+  if (typeof audience !== 'string' || audience.trim() === '') {
+    throw new ConfigError('tokens.audience must be a non-empty string.')
+  }
+  const rotationIntervalMs = options.rotationIntervalMs ?? 30 * DAY
+  if (!(Number.isInteger(rotationIntervalMs) && rotationIntervalMs >= HOUR)) {
+    throw new ConfigError('tokens.rotationIntervalMs must be a whole number of at least 3600000.')
+  }
+  const skewSeconds = options.skewSeconds ?? 30
+  if (!(Number.isInteger(skewSeconds) && skewSeconds >= 0 && skewSeconds <= MAX_SKEW_SECONDS)) {
+    throw new ConfigError(
+      `tokens.skewSeconds must be a whole number from 0 to ${MAX_SKEW_SECONDS}.`,
+    )
+  }
+  return { alg, hmacSecret, accessTokenTtlSeconds: ttl, audience, rotationIntervalMs, skewSeconds }
+}
+
 /** Validates options and fills in defaults; throws ConfigError with the option's name. */
 export function resolveConfig(options: LatchkeyOptions): ResolvedConfig {
   const issuerUrl = new URL(parseOrigin(options.issuer, 'issuer'))
@@ -165,5 +237,6 @@ export function resolveConfig(options: LatchkeyOptions): ResolvedConfig {
     trustProxyHops,
     maxBodyBytes,
     secureTransport: issuerUrl.protocol === 'https:',
+    tokens: resolveTokens(options.tokens ?? {}, issuer),
   }
 }

@@ -8,16 +8,28 @@ import { createHandler } from './http/handler.js'
 import { createRateLimiter } from './http/rate-limit.js'
 import type { Sessions } from './sessions/sessions.js'
 import { createSessions } from './sessions/sessions.js'
+import type { AccessTokens } from './tokens/service.js'
+import { createAccessTokens } from './tokens/service.js'
 import type { Users } from './users/users.js'
 import { createUsers } from './users/users.js'
 
-export type { LatchkeyOptions, RateLimitRule, RateLimits, SessionLifetime } from './config.js'
+export type {
+  LatchkeyOptions,
+  RateLimitRule,
+  RateLimits,
+  SessionLifetime,
+  TokenOptions,
+} from './config.js'
 export type { ErrorCode } from './errors.js'
 export { AuthError, ConfigError, StoreUnavailableError } from './errors.js'
 export type { Caller } from './http/app.js'
 export type { ConnectionInfo } from './http/client.js'
 export type { Handler } from './http/handler.js'
-export type { LoginRecord, Store, UserRecord } from './stores/contract.js'
+export type { LoginRecord, SigningKeyRecord, Store, UserRecord } from './stores/contract.js'
+export type { SigningAlg } from './tokens/algorithms.js'
+export type { AccessTokenClaims } from './tokens/claims.js'
+export type { Jwks, KeySummary, KeyStatus, Keyring } from './tokens/keyring.js'
+export type { AccessTokens, ValidToken } from './tokens/service.js'
 export type { PasswordHasher, Argon2Params } from './crypto/password-hasher.js'
 export { argon2idHasher, OWASP_ARGON2ID } from './crypto/password-hasher.js'
 export type { PublicUser } from './users/users.js'
@@ -30,6 +42,8 @@ export interface Latchkey {
   authenticate(request: Request): Promise<Caller | null>
   users: Users
   sessions: Sessions
+  /** Access tokens and their keyring (`tokens.keyring.maintain` rotates on schedule). */
+  tokens: AccessTokens
   config: ResolvedConfig
   /** Closes the store. */
   close(): Promise<void>
@@ -41,10 +55,18 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
   const { store, clock } = config
   const users = createUsers({ store, hasher: config.passwordHasher, clock })
   const sessions = createSessions({ store, clock, ...config.session })
+  const tokens = createAccessTokens({
+    store,
+    clock,
+    issuer: config.issuer,
+    masterSecret: config.secret,
+    config: config.tokens,
+  })
   const app: App = {
     config,
     users,
     sessions,
+    tokens,
     rateLimiter: createRateLimiter(store, clock, deriveKey(config.secret, 'rate-limit')),
     csrfKey: deriveKey(config.secret, 'csrf'),
   }
@@ -54,6 +76,7 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
     authenticate: (request) => unless401(authenticate(app, request)),
     users,
     sessions,
+    tokens,
     config,
     close: () => store.close(),
   }

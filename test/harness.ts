@@ -138,3 +138,45 @@ export async function newUser(h: Harness, email = `user-${Math.random()}@example
 export function authed(session: BrowserSession, extra: Record<string, string> = {}) {
   return browserHeaders({ cookie: session.cookie, 'x-csrf-token': session.csrfToken, ...extra })
 }
+
+/** A token-mode login: the access token and what it stands for. */
+export interface TokenLogin {
+  accessToken: string
+  expiresIn: number
+  userId: string
+  /** The `sid` of the token: its login's id. */
+  loginId: string
+}
+
+/** Logs in with `mode: "token"` and returns the Bearer token. */
+export async function tokenLogin(
+  h: Harness,
+  email: string,
+  password = PASSWORD,
+): Promise<TokenLogin> {
+  const response = await h.send('/auth/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password, mode: 'token' }),
+  })
+  if (response.status !== 200) throw new Error(`token login failed: ${await response.text()}`)
+  const body = (await response.json()) as {
+    access_token: string
+    expires_in: number
+    user: { id: string }
+  }
+  const claims = JSON.parse(
+    Buffer.from(body.access_token.split('.')[1]!, 'base64url').toString('utf8'),
+  ) as { sid: string }
+  return {
+    accessToken: body.access_token,
+    expiresIn: body.expires_in,
+    userId: body.user.id,
+    loginId: claims.sid,
+  }
+}
+
+/** Headers of a request that carries a Bearer token (and nothing a browser would add). */
+export function bearer(token: string, extra: Record<string, string> = {}) {
+  return { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...extra }
+}

@@ -2,19 +2,23 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../errors.js'
 import { readServerEnv } from '../server/env.js'
-import { startServer, type ServerLogger } from '../server/start.js'
+import { openLatchkey, startServer, type ServerLogger } from '../server/start.js'
 import { migrateSqlite } from '../stores/sql/sqlite.js'
+import type { KeySummary } from '../tokens/keyring.js'
 
 const USAGE = `Usage: latchkey <command>
 
 Commands:
   start     Apply migrations and serve the HTTP API (the default)
   migrate   Apply pending database migrations and exit
+  keys list     List the signing keys: kid, alg, status and dates (never private material)
+  keys rotate   Add a signing key; it is published now and signs after the JWKS max-age
   help      Show this help
   version   Show the version
 
 Configuration is read from the environment: PORT, HOST, LATCHKEY_ISSUER,
 LATCHKEY_TRUSTED_ORIGINS, LATCHKEY_SECRET, LATCHKEY_DATA_DIR, LATCHKEY_TRUST_PROXY,
+LATCHKEY_JWT_ALG, LATCHKEY_ACCESS_TOKEN_TTL, LATCHKEY_AUDIENCE, LATCHKEY_HS256_SECRET,
 DATABASE_URL, NODE_ENV. See the README.`
 
 const logger: ServerLogger = {
@@ -23,8 +27,43 @@ const logger: ServerLogger = {
   error: (message, error) => console.error(message, error),
 }
 
+/** `latchkey keys list|rotate`: the keyring of the configured store. */
+async function keys(action: string | undefined): Promise<number> {
+  if (action !== 'list' && action !== 'rotate') {
+    console.error(`Unknown keys command "${action ?? ''}"; use "keys list" or "keys rotate".`)
+    return 2
+  }
+  const latchkey = await openLatchkey(readServerEnv(process.env), logger)
+  try {
+    const { keyring } = latchkey.tokens
+    const now = Date.now()
+    // A rotation always leaves a successor beside a key that signs today.
+    await keyring.ensure(now)
+    if (action === 'rotate') {
+      const added = await keyring.rotate(now)
+      logger.info(`Added ${added.kid} (${added.alg}); it signs from ${iso(added.activatesAt)}.`)
+    }
+    printKeys(keyring.list(now))
+    return 0
+  } finally {
+    await latchkey.close()
+  }
+}
+
+const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString())
+
+function printKeys(list: KeySummary[]): void {
+  console.log(['kid', 'alg', 'status', 'created', 'activates', 'retires', 'expires'].join('\t'))
+  for (const key of list) {
+    const dates = [key.createdAt, key.activatesAt, key.retiredAt, key.expiresAt].map(iso)
+    console.log([key.kid, key.alg, key.status, ...dates].join('\t'))
+  }
+}
+
 async function main(command: string): Promise<number> {
   switch (command) {
+    case 'keys':
+      return keys(process.argv[3])
     case 'start': {
       const running = await startServer(readServerEnv(process.env), logger)
       logger.info(`latchkey listening on ${running.url}`)

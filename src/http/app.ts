@@ -1,6 +1,8 @@
 import type { ResolvedConfig } from '../config.js'
 import type { LoginRecord, UserRecord } from '../stores/contract.js'
 import type { Sessions } from '../sessions/sessions.js'
+import type { AccessTokenClaims } from '../tokens/claims.js'
+import type { AccessTokens } from '../tokens/service.js'
 import type { Users } from '../users/users.js'
 import type { RateLimiter } from './rate-limit.js'
 
@@ -9,13 +11,12 @@ export interface App {
   config: ResolvedConfig
   users: Users
   sessions: Sessions
+  tokens: AccessTokens
   rateLimiter: RateLimiter
   csrfKey: Uint8Array
 }
 
-/** Who is calling, and through which credential. */
-export interface Caller {
-  user: UserRecord
-  login: LoginRecord
-  via: 'cookie'
-}
+/** Who is calling, and through which credential (a Bearer caller comes with its claims). */
+export type Caller =
+  | { user: UserRecord; login: LoginRecord; via: 'cookie' }
+  | { user: UserRecord; login: LoginRecord; via: 'bearer'; claims: AccessTokenClaims }

@@ -5,14 +5,40 @@ import type { App, Caller } from './app.js'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-/** The caller behind the request's credential; `unauthorized` when there is none. */
+/**
+ * The caller behind the request's credential; `unauthorized` when there is none. A Bearer
+ * token wins over a cookie: it is what the client chose to present for this request.
+ */
 export async function authenticate(app: App, request: Request): Promise<Caller> {
+  const bearer = readBearer(request.headers)
+  if (bearer !== null) {
+    const { user, login, claims } = await app.tokens.verify(bearer)
+    // No CSRF proof: a browser never attaches an Authorization header on its own.
+    return { user, login, via: 'bearer', claims }
+  }
   const token = readSessionCookie(request.headers)
   if (token === null) throw new AuthError('unauthorized', 'Authentication is required.')
   const { user, login } = await app.sessions.validate(token)
   const caller: Caller = { user, login, via: 'cookie' }
   if (!SAFE_METHODS.has(request.method)) requireCsrfProof(app, request, caller)
   return caller
+}
+
+/**
+ * The token of an `Authorization: Bearer` header (RFC 6750 §2.1), or `null` when the
+ * request has no Bearer header; a Bearer header of the wrong shape is `invalid_token`.
+ * Other schemes are not credentials here and are ignored.
+ */
+export function readBearer(headers: Headers): string | null {
+  const value = headers.get('authorization')
+  if (value === null) return null
+  const match = /^bearer(?: +(.*))?$/is.exec(value.trim())
+  if (match === null) return null
+  const token = match[1]?.trim() ?? ''
+  if (!/^[A-Za-z0-9._~+/-]+=*$/.test(token)) {
+    throw new AuthError('invalid_token', 'The Bearer token is malformed.')
+  }
+  return token
 }
 
 /**

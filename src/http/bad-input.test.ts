@@ -455,8 +455,8 @@ describe('missing and mistyped fields', () => {
     ['/auth/login', 'a null email', { email: null, password: PASSWORD }],
     [
       '/auth/login',
-      'mode "token" (not offered)',
-      { email: EMAIL, password: PASSWORD, mode: 'token' },
+      'mode "Token" (modes are exact)',
+      { email: EMAIL, password: PASSWORD, mode: 'Token' },
     ],
     ['/auth/login', 'an unknown mode', { email: EMAIL, password: PASSWORD, mode: 'admin' }],
     ['/auth/login', 'remember as a string', { email: EMAIL, password: PASSWORD, remember: 'yes' }],
@@ -645,12 +645,12 @@ describe('odd cookies', () => {
 })
 
 describe('odd headers', () => {
-  it('a Bearer header with garbage is not a credential', async () => {
+  it('a Bearer header with garbage is refused as an invalid token', async () => {
     const f = await fixture()
     const response = await f.h.send('/auth/session', {
       headers: { authorization: `Bearer ${'A'.repeat(5000)}` },
     })
-    await assertRefused(f, response, 401, 'unauthorized')
+    await assertRefused(f, response, 401, 'invalid_token')
   })
 
   it('a Basic header carrying the right password is not a credential', async () => {

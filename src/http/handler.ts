@@ -6,6 +6,7 @@ import { createRouter } from './router.js'
 import { authRoutes } from './routes/auth.js'
 import { healthRoutes } from './routes/health.js'
 import { sessionRoutes } from './routes/sessions.js'
+import { wellKnownRoutes } from './routes/well-known.js'
 
 /** The whole HTTP API as one function from Request to Response. */
 export type Handler = (request: Request, connection?: ConnectionInfo) => Promise<Response>
@@ -16,7 +17,12 @@ export interface ErrorLogger {
 }
 
 export function createHandler(app: App, logger: ErrorLogger): Handler {
-  const route = createRouter([...authRoutes(app), ...sessionRoutes(app), ...healthRoutes(app)])
+  const route = createRouter([
+    ...authRoutes(app),
+    ...sessionRoutes(app),
+    ...healthRoutes(app),
+    ...wellKnownRoutes(app),
+  ])
   const realm = new URL(app.config.issuer).host
   const hsts = app.config.secureTransport
 

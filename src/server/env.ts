@@ -1,6 +1,8 @@
 import { resolve } from 'node:path'
 import { MIN_SECRET_BYTES, parseOrigin } from '../config.js'
 import { ConfigError } from '../errors.js'
+import { MIN_HMAC_SECRET_BYTES, SIGNING_ALGS, isSigningAlg } from '../tokens/algorithms.js'
+import type { SigningAlg } from '../tokens/algorithms.js'
 
 /** Where the server keeps its data. */
 export type DatabaseConfig = { kind: 'sqlite'; filename: string }
@@ -17,6 +19,14 @@ export interface ServerEnv {
   dataDir: string
   database: DatabaseConfig
   trustProxyHops: number
+  tokens: {
+    alg: SigningAlg
+    /** HS256 only. */
+    hmacSecret: string | undefined
+    accessTokenTtlSeconds: number
+    /** `undefined`: the issuer. */
+    audience: string | undefined
+  }
 }
 
 type Env = Record<string, string | undefined>
@@ -54,6 +64,35 @@ export function readServerEnv(env: Env, cwd: string = process.cwd()): ServerEnv 
     dataDir,
     database: readDatabase(nonEmpty(env['DATABASE_URL']), dataDir, cwd),
     trustProxyHops: readInteger(env, 'LATCHKEY_TRUST_PROXY', 0, 0, 10),
+    tokens: readTokens(env),
+  }
+}
+
+function readTokens(env: Env): ServerEnv['tokens'] {
+  const alg = nonEmpty(env['LATCHKEY_JWT_ALG']) ?? 'EdDSA'
+  if (!isSigningAlg(alg)) {
+    throw new ConfigError(
+      `LATCHKEY_JWT_ALG must be one of ${SIGNING_ALGS.join(', ')} (exact case), not "${alg}".`,
+    )
+  }
+  // Never echo the secret, not even in part.
+  const hmacSecret = nonEmpty(env['LATCHKEY_HS256_SECRET'])
+  if (alg === 'HS256') {
+    if (hmacSecret === undefined || Buffer.byteLength(hmacSecret) < MIN_HMAC_SECRET_BYTES) {
+      throw new ConfigError(
+        `LATCHKEY_JWT_ALG=HS256 needs LATCHKEY_HS256_SECRET of at least ${MIN_HMAC_SECRET_BYTES} ` +
+          'bytes; HS256 is for a single service that both issues and verifies tokens.',
+      )
+    }
+  } else if (hmacSecret !== undefined) {
+    throw new ConfigError('LATCHKEY_HS256_SECRET is set but LATCHKEY_JWT_ALG is not HS256.')
+  }
+  const audience = nonEmpty(env['LATCHKEY_AUDIENCE'])
+  return {
+    alg,
+    hmacSecret,
+    accessTokenTtlSeconds: readInteger(env, 'LATCHKEY_ACCESS_TOKEN_TTL', 600, 1, 86_400),
+    audience,
   }
 }
 

@@ -24,20 +24,47 @@ export interface ServerLogger {
 }
 
 const CLEANUP_INTERVAL_MS = 10 * 60_000
+/**
+ * How often the keyring is maintained and reloaded: well under the publish delay (the
+ * JWKS max-age), so every node knows a new key before it starts signing.
+ */
+const KEY_INTERVAL_MS = 60_000
 
-/** Opens the store (applying migrations), builds Latchkey and starts listening. */
-export async function startServer(env: ServerEnv, logger: ServerLogger): Promise<RunningServer> {
+/** Opens the store (applying migrations) and builds Latchkey from the environment. */
+export async function openLatchkey(env: ServerEnv, logger: ServerLogger): Promise<Latchkey> {
   const secret =
     env.secret ?? (await developmentSecret(env.dataDir, (message) => logger.warn(message)))
   const store = await openStore(env.database)
-  const latchkey = createLatchkey({
+  return createLatchkey({
     store,
     issuer: env.issuer,
     secret,
     trustedOrigins: env.trustedOrigins,
     trustProxyHops: env.trustProxyHops,
+    tokens: {
+      alg: env.tokens.alg,
+      hmacSecret: env.tokens.hmacSecret,
+      accessTokenTtlSeconds: env.tokens.accessTokenTtlSeconds,
+      audience: env.tokens.audience,
+    },
     logger,
   })
+}
+
+/** Opens the store (applying migrations), builds Latchkey and starts listening. */
+export async function startServer(env: ServerEnv, logger: ServerLogger): Promise<RunningServer> {
+  const latchkey = await openLatchkey(env, logger)
+  const { store } = latchkey.config
+  const { keyring } = latchkey.tokens
+  const { rotationIntervalMs } = latchkey.config.tokens
+  await keyring.maintain(Date.now(), rotationIntervalMs)
+  const keys = setInterval(() => {
+    keyring
+      .maintain(Date.now(), rotationIntervalMs)
+      .then(() => keyring.refresh())
+      .catch((error: unknown) => logger.error('key maintenance failed', error))
+  }, KEY_INTERVAL_MS)
+  keys.unref()
   const server = createNodeServer(latchkey.handler)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -54,6 +81,7 @@ export async function startServer(env: ServerEnv, logger: ServerLogger): Promise
     latchkey,
     async close() {
       clearInterval(cleanup)
+      clearInterval(keys)
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()

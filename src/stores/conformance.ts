@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { StoreUnavailableError } from '../errors.js'
+import { tokenConformanceTests } from './conformance-tokens.js'
 import type { LoginRecord, Store, UserRecord } from './contract.js'
 
 const T0 = 1_700_000_000_000
@@ -352,5 +353,7 @@ export function storeConformanceSuite(
         await store.ping()
       })
     })
+
+    tokenConformanceTests(() => store)
   })
 }

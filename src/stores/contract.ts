@@ -3,6 +3,9 @@
  * Every implementation passes the suite in `conformance.ts`. Times are epoch
  * milliseconds; callers pass `now` so that stores never read a clock.
  */
+import type { KeyStore } from '../tokens/key-store.js'
+
+export type { SigningKeyRecord } from '../tokens/key-store.js'
 
 /** A user as stored. `tokenVersion` is the `ver` that every credential must reach. */
 export interface UserRecord {
@@ -42,7 +45,11 @@ export interface RateLimitHit {
   resetAt: number
 }
 
-export interface Store {
+/**
+ * Everything Latchkey persists. The signing-key operations are those of {@link KeyStore},
+ * so a keyring can live in the same store as the users.
+ */
+export interface Store extends KeyStore {
   /** Creates a user; `null` when the normalized email is taken (nothing is written). */
   createUser(user: UserRecord): Promise<UserRecord | null>
   getUserById(id: string): Promise<UserRecord | null>
@@ -80,7 +87,15 @@ export interface Store {
   /** Counts one hit in a fixed window that starts with the first hit. */
   hitRateLimit(key: string, windowMs: number, now: number): Promise<RateLimitHit>
 
-  /** Deletes logins and counters that ended before `now`; returns how many rows went. */
+  /**
+   * Denies one access token by its `jti` until `expiresAt` (its `exp`, epoch ms). Denying
+   * a jti again keeps the later of the two times.
+   */
+  denyToken(jti: string, expiresAt: number): Promise<void>
+  /** Whether a jti is denied at `now`; a denial ends at its `expiresAt`. */
+  isTokenDenied(jti: string, now: number): Promise<boolean>
+
+  /** Deletes logins, counters and denials that ended by `now`; returns how many rows went. */
   deleteExpired(now: number): Promise<number>
   /** Resolves when the store answers; rejects otherwise. */
   ping(): Promise<void>

@@ -1,4 +1,4 @@
-import type { LoginRecord, RateLimitHit, Store, UserRecord } from './contract.js'
+import type { LoginRecord, RateLimitHit, SigningKeyRecord, Store, UserRecord } from './contract.js'
 
 /**
  * An in-process store for tests and demos. It keeps the semantics of the SQL store,
@@ -10,6 +10,9 @@ export function memoryStore(): Store {
   const userIdByEmail = new Map<string, string>()
   const logins = new Map<string, LoginRecord>()
   const rateLimits = new Map<string, RateLimitHit>()
+  const signingKeys = new Map<string, SigningKeyRecord>()
+  /** jti → until when it is denied (epoch ms). */
+  const deniedTokens = new Map<string, number>()
   let closed = false
 
   // Runs one operation atomically (synchronously) and reports it the way a driver
@@ -135,9 +138,49 @@ export function memoryStore(): Store {
         return { ...next }
       }),
 
+    listSigningKeys: () => run(() => [...signingKeys.values()].map((record) => ({ ...record }))),
+
+    insertSigningKey: (record) =>
+      run(() => {
+        if (signingKeys.has(record.kid))
+          throw new Error('A signing key with this kid already exists')
+        signingKeys.set(record.kid, { ...record })
+      }),
+
+    retireSigningKey: (kid, retiredAt, expiresAt) =>
+      run(() => {
+        const record = signingKeys.get(kid)
+        if (record === undefined || record.retiredAt !== null) return false
+        record.retiredAt = retiredAt
+        record.expiresAt = expiresAt
+        return true
+      }),
+
+    deleteSigningKey: (kid) =>
+      run(() => {
+        signingKeys.delete(kid)
+      }),
+
+    denyToken: (jti, expiresAt) =>
+      run(() => {
+        deniedTokens.set(jti, Math.max(expiresAt, deniedTokens.get(jti) ?? -Infinity))
+      }),
+
+    isTokenDenied: (jti, now) =>
+      run(() => {
+        const until = deniedTokens.get(jti)
+        return until !== undefined && now < until
+      }),
+
     deleteExpired: (now) =>
       run(() => {
         let deleted = 0
+        for (const [jti, until] of deniedTokens) {
+          if (until <= now) {
+            deniedTokens.delete(jti)
+            deleted += 1
+          }
+        }
         for (const [id, login] of logins) {
           if (login.idleExpiresAt <= now || login.absoluteExpiresAt <= now) {
             logins.delete(id)

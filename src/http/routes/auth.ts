@@ -9,6 +9,7 @@ import { clientInfo } from '../client.js'
 import { json, noContent } from '../responses.js'
 import type { Route } from '../router.js'
 import { newSessionResponse } from './session-response.js'
+import { tokenResponse } from './token-response.js'
 
 // Generous caps: the precise rules (and their `weak_password` answers) live in users/.
 const email = z.string().max(1024)
@@ -18,7 +19,7 @@ const SignupBody = z.object({ email, password })
 const LoginBody = z.object({
   email,
   password,
-  mode: z.enum(['session']).default('session'),
+  mode: z.enum(['session', 'token']).default('session'),
   remember: z.boolean().default(false),
 })
 const LogoutBody = z.object({ scope: z.enum(['local', 'others', 'global']).default('local') })
@@ -56,6 +57,7 @@ export function authRoutes(app: App): Route[] {
           { name: 'login-account', subject: account, rule: rateLimits.loginPerAccount },
         ])
         const user = await users.authenticate(body.email, body.password)
+        if (body.mode === 'token') return tokenResponse(user, await app.tokens.issue(user, client))
         await endPresentedSession(app, request)
         return newSessionResponse(app, user, await sessions.create(user, client, body.remember))
       },
@@ -70,17 +72,22 @@ export function authRoutes(app: App): Route[] {
         if (caller === null) return noContent([clearedSessionCookie()])
         const { user, login } = caller
         const now = config.clock()
+        // A cookie is cleared only when it was the credential; a Bearer client has none.
+        const cleared = caller.via === 'cookie' ? [clearedSessionCookie()] : []
         if (scope === 'others') {
           await store.revokeUserLogins(user.id, login.id, now)
           return noContent()
         }
         if (scope === 'global') {
+          // The version bump kills every access token of the user, on every verifier.
           await store.bumpTokenVersion(user.id, now)
           await store.revokeUserLogins(user.id, null, now)
         } else {
           await store.revokeLogin(user.id, login.id, now)
+          // The denial outlives the login row: deleteExpired may drop a revoked login.
+          if (caller.via === 'bearer') await app.tokens.deny(caller.claims)
         }
-        return noContent([clearedSessionCookie()])
+        return noContent(cleared)
       },
     },
   ]

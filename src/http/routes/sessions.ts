@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { AuthError } from '../../errors.js'
 import { clearedSessionCookie } from '../../sessions/cookies.js'
+import { publicUser } from '../../users/users.js'
 import type { App } from '../app.js'
 import { authenticate } from '../authenticate.js'
 import { readBody } from '../body.js'
@@ -8,6 +9,7 @@ import { clientInfo } from '../client.js'
 import { json, noContent } from '../responses.js'
 import type { Route } from '../router.js'
 import { newSessionResponse, sessionBody } from './session-response.js'
+import { tokenResponse } from './token-response.js'
 import { loginView } from './views.js'
 
 const PasswordBody = z.object({
@@ -25,7 +27,12 @@ export function sessionRoutes(app: App): Route[] {
       method: 'GET',
       path: '/auth/session',
       async handler(request) {
-        const { user, login } = await authenticate(app, request)
+        const caller = await authenticate(app, request)
+        const { user, login } = caller
+        // A CSRF token is for cookie callers; a Bearer client never needs one.
+        if (caller.via === 'bearer') {
+          return json(200, { user: publicUser(user), session: loginView(login, login.id) })
+        }
         return json(200, sessionBody(app, user, login))
       },
     },
@@ -42,20 +49,20 @@ export function sessionRoutes(app: App): Route[] {
       method: 'DELETE',
       path: '/auth/sessions/:id',
       async handler(request, { params }) {
-        const { user, login } = await authenticate(app, request)
+        const { user, login, via } = await authenticate(app, request)
         const id = params['id'] ?? ''
         // Another user's login id answers exactly like an unknown one.
         if (!(await store.revokeLogin(user.id, id, config.clock()))) {
           throw new AuthError('not_found', 'No such session.')
         }
-        return noContent(id === login.id ? [clearedSessionCookie()] : [])
+        return noContent(id === login.id && via === 'cookie' ? [clearedSessionCookie()] : [])
       },
     },
     {
       method: 'POST',
       path: '/auth/password',
       async handler(request, { connection }) {
-        const { user, login } = await authenticate(app, request)
+        const { user, login, via } = await authenticate(app, request)
         const body = await readBody(request, PasswordBody, config.maxBodyBytes)
         await rateLimiter.hit([
           { name: 'password', subject: user.id, rule: config.rateLimits.loginPerAccount },
@@ -67,6 +74,8 @@ export function sessionRoutes(app: App): Route[] {
         const client = clientInfo(request, connection, config.trustProxyHops)
         const fresh = await store.getUserById(user.id)
         if (fresh === null) throw new AuthError('unauthorized', 'The account no longer exists.')
+        // The version bump has killed every access token; the caller gets one on a new login.
+        if (via === 'bearer') return tokenResponse(fresh, await app.tokens.issue(fresh, client))
         const remembered =
           login.absoluteExpiresAt - login.createdAt > config.session.lifetime.absoluteMs
         return newSessionResponse(app, fresh, await sessions.create(fresh, client, remembered))

@@ -56,9 +56,44 @@ const initial: Migration = {
   },
 }
 
+// The keyring and the jti denylist of stateless access tokens.
+const tokens: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('signing_keys')
+      .addColumn('kid', 'text', (col) => col.primaryKey())
+      .addColumn('alg', 'text', (col) => col.notNull())
+      .addColumn('public_jwk', 'text')
+      .addColumn('encrypted_private_key', 'text', (col) => col.notNull())
+      .addColumn('created_at', 'bigint', (col) => col.notNull())
+      .addColumn('activates_at', 'bigint', (col) => col.notNull())
+      .addColumn('retired_at', 'bigint')
+      .addColumn('expires_at', 'bigint')
+      .execute()
+
+    await db.schema
+      .createTable('denied_tokens')
+      .addColumn('jti', 'text', (col) => col.primaryKey())
+      .addColumn('expires_at', 'bigint', (col) => col.notNull())
+      .execute()
+
+    await db.schema
+      .createIndex('denied_tokens_expires_at_idx')
+      .on('denied_tokens')
+      .column('expires_at')
+      .execute()
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('denied_tokens').execute()
+    await db.schema.dropTable('signing_keys').execute()
+  },
+}
+
 /** Every migration, by name; names sort in the order they must run. */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
+  '0002_tokens': tokens,
 }
 
 // In code rather than FileMigrationProvider: the package ships compiled `dist/`, and

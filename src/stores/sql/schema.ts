@@ -1,5 +1,6 @@
 import type { ColumnType, Insertable, Selectable } from 'kysely'
-import type { LoginKind, LoginRecord, UserRecord } from '../contract.js'
+import { isSigningAlg } from '../../tokens/algorithms.js'
+import type { LoginKind, LoginRecord, SigningKeyRecord, UserRecord } from '../contract.js'
 
 /**
  * Epoch milliseconds in a `bigint` column. SQLite hands back a number; Postgres returns
@@ -41,11 +42,61 @@ export interface RateLimitsTable {
   reset_at: Millis
 }
 
+export interface SigningKeysTable {
+  kid: string
+  alg: string
+  public_jwk: string | null
+  /** Encrypted under a key derived from the master secret; never plaintext. */
+  encrypted_private_key: string
+  created_at: Millis
+  activates_at: Millis
+  retired_at: NullableMillis
+  expires_at: NullableMillis
+}
+
+export interface DeniedTokensTable {
+  jti: string
+  expires_at: Millis
+}
+
 /** The tables of the SQL stores, as Kysely sees them. */
 export interface Database {
   users: UsersTable
   logins: LoginsTable
   rate_limits: RateLimitsTable
+  signing_keys: SigningKeysTable
+  denied_tokens: DeniedTokensTable
+}
+
+/** A signing key as a row of `signing_keys`. */
+export function toSigningKeyRow(record: SigningKeyRecord): Insertable<SigningKeysTable> {
+  return {
+    kid: record.kid,
+    alg: record.alg,
+    public_jwk: record.publicJwk,
+    encrypted_private_key: record.encryptedPrivateKey,
+    created_at: record.createdAt,
+    activates_at: record.activatesAt,
+    retired_at: record.retiredAt,
+    expires_at: record.expiresAt,
+  }
+}
+
+/** A row of `signing_keys` as a record; an unknown alg is refused, never guessed. */
+export function toSigningKey(row: Selectable<SigningKeysTable>): SigningKeyRecord {
+  if (!isSigningAlg(row.alg)) {
+    throw new TypeError(`Unknown signing algorithm in the store: ${JSON.stringify(row.alg)}`)
+  }
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    publicJwk: row.public_jwk,
+    encryptedPrivateKey: row.encrypted_private_key,
+    createdAt: Number(row.created_at),
+    activatesAt: Number(row.activates_at),
+    retiredAt: row.retired_at === null ? null : Number(row.retired_at),
+    expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+  }
 }
 
 /** A user as a row of `users`. */

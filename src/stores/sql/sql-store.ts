@@ -4,6 +4,7 @@ import { StoreUnavailableError } from '../../errors.js'
 import type { Store } from '../contract.js'
 import { toLogin, toLoginRow, toUser, toUserRow } from './schema.js'
 import type { Database } from './schema.js'
+import { tokenOperations } from './token-operations.js'
 
 /** Options of {@link sqlStore}. */
 export interface SqlStoreOptions {
@@ -227,8 +228,10 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
       return { count: Number(row.count), resetAt: Number(row.reset_at) }
     },
 
+    ...tokenOperations(db, guard),
+
     async deleteExpired(now) {
-      const [logins, limits] = await guard(() =>
+      const [logins, limits, denied] = await guard(() =>
         db.transaction().execute(async (trx) => [
           await trx
             .deleteFrom('logins')
@@ -237,9 +240,10 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
             )
             .executeTakeFirst(),
           await trx.deleteFrom('rate_limits').where('reset_at', '<=', now).executeTakeFirst(),
+          await trx.deleteFrom('denied_tokens').where('expires_at', '<=', now).executeTakeFirst(),
         ]),
       )
-      return Number(logins.numDeletedRows + limits.numDeletedRows)
+      return Number(logins.numDeletedRows + limits.numDeletedRows + denied.numDeletedRows)
     },
 
     async ping() {

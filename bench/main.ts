@@ -1,0 +1,6 @@
+// `npm run bench`: every benchmark in one run, JWT verification first.
+import { runAdapterBench } from './http-adapter.js'
+import { runJwtBench } from './jwt.js'
+
+await runJwtBench()
+await runAdapterBench()

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { readServerEnv } from './env.js'
+
+const HS_SECRET = 'h'.repeat(32)
+
+describe('server environment: tokens', () => {
+  it('defaults to EdDSA, 600 s and the issuer as audience', () => {
+    assert.deepEqual(readServerEnv({}, '/tmp').tokens, {
+      alg: 'EdDSA',
+      hmacSecret: undefined,
+      accessTokenTtlSeconds: 600,
+      audience: undefined,
+    })
+  })
+
+  it('reads the algorithm, TTL, audience and HS256 secret', () => {
+    const env = readServerEnv(
+      {
+        LATCHKEY_JWT_ALG: 'HS256',
+        LATCHKEY_HS256_SECRET: HS_SECRET,
+        LATCHKEY_ACCESS_TOKEN_TTL: '120',
+        LATCHKEY_AUDIENCE: 'https://api.example.com',
+      },
+      '/tmp',
+    )
+    assert.deepEqual(env.tokens, {
+      alg: 'HS256',
+      hmacSecret: HS_SECRET,
+      accessTokenTtlSeconds: 120,
+      audience: 'https://api.example.com',
+    })
+  })
+
+  it('refuses an unknown or miscased algorithm, naming the variable', () => {
+    for (const alg of ['none', 'eddsa', 'HS512']) {
+      assert.throws(() => readServerEnv({ LATCHKEY_JWT_ALG: alg }), /LATCHKEY_JWT_ALG/)
+    }
+  })
+
+  it('refuses HS256 without a 32-byte secret, and never echoes the secret', () => {
+    assert.throws(() => readServerEnv({ LATCHKEY_JWT_ALG: 'HS256' }), /LATCHKEY_HS256_SECRET/)
+    assert.throws(
+      () => readServerEnv({ LATCHKEY_JWT_ALG: 'HS256', LATCHKEY_HS256_SECRET: 'short-secret' }),
+      (error: Error) => /at least 32 bytes/.test(error.message) && !error.message.includes('short'),
+    )
+  })
+
+  it('refuses an HS256 secret beside another algorithm', () => {
+    assert.throws(() => readServerEnv({ LATCHKEY_HS256_SECRET: HS_SECRET }), /not HS256/)
+  })
+
+  it('refuses a TTL that is not a whole number of seconds in range', () => {
+    for (const ttl of ['0', '-5', '1.5', '10m', '86401']) {
+      assert.throws(
+        () => readServerEnv({ LATCHKEY_ACCESS_TOKEN_TTL: ttl }),
+        /LATCHKEY_ACCESS_TOKEN_TTL/,
+      )
+    }
+  })
+})

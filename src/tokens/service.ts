@@ -1,0 +1,143 @@
+import type { Clock } from '../clock.js'
+import { randomId } from '../crypto/opaque-token.js'
+import type { ResolvedTokenConfig } from '../config.js'
+import { AuthError } from '../errors.js'
+import type { LoginRecord, Store, UserRecord } from '../stores/contract.js'
+import type { ClientInfo } from '../sessions/sessions.js'
+import { signAccessToken } from './access-token.js'
+import type { SignedAccessToken } from './access-token.js'
+import { createAccessTokenVerifier } from './access-token-verifier.js'
+import type { AccessTokenClaims } from './claims.js'
+import type { Jwks } from './keyring.js'
+import { Keyring } from './keyring.js'
+
+/** A verified Bearer token with everything it stands for. */
+export interface ValidToken {
+  user: UserRecord
+  login: LoginRecord
+  claims: AccessTokenClaims
+}
+
+/** An access token issued on a new token-mode login. */
+export interface IssuedAccess {
+  login: LoginRecord
+  access: SignedAccessToken
+}
+
+/** The stateless strategy: issue access tokens, verify them, revoke them, publish keys. */
+export interface AccessTokens {
+  keyring: Keyring
+  /** Creates a login of kind `token` (its id is the `sid`) and signs a token for it. */
+  issue(user: UserRecord, client: ClientInfo): Promise<IssuedAccess>
+  /** The strict verifier, then revocation: `ver`, the `sid` login, the `jti` denylist. */
+  verify(token: string): Promise<ValidToken>
+  /** Denies one token for as long as a verifier could still accept it. */
+  deny(claims: AccessTokenClaims): Promise<void>
+  /** The JWKS; loads (or creates) the keys on first use. */
+  jwks(): Promise<Jwks>
+}
+
+const MAX_USER_AGENT = 512
+/** The least time between two keyring reloads caused by an unknown `kid`. */
+const MISS_REFRESH_MS = 10_000
+
+/** Builds the access-token service over the store's keyring. */
+export function createAccessTokens(deps: {
+  store: Store
+  clock: Clock
+  issuer: string
+  masterSecret: Uint8Array
+  config: ResolvedTokenConfig
+}): AccessTokens {
+  const { store, clock, issuer, config } = deps
+  const keyring = new Keyring({
+    store,
+    masterSecret: deps.masterSecret,
+    alg: config.alg,
+    hmacSecret: config.hmacSecret,
+    maxTokenTtlSeconds: config.accessTokenTtlSeconds,
+    skewSeconds: config.skewSeconds,
+  })
+  let missedKid = false
+  let lastMissRefresh = -Infinity
+  const verifyClaims = createAccessTokenVerifier({
+    resolveKey: (kid) => {
+      const key = keyring.resolveKey(kid)
+      missedKid = key === undefined
+      return key
+    },
+    issuer,
+    audience: config.audience,
+    skewSeconds: config.skewSeconds,
+  })
+  const revoked = () => new AuthError('token_revoked', 'This access token has been revoked.')
+
+  /** Checks the token; an unknown kid reloads the keys once (another node may have rotated). */
+  async function checked(token: string, now: number): Promise<AccessTokenClaims> {
+    missedKid = false
+    try {
+      return verifyClaims(token, now)
+    } catch (error) {
+      if (!missedKid || now - lastMissRefresh < MISS_REFRESH_MS) throw error
+      lastMissRefresh = now
+      await keyring.refresh()
+      return verifyClaims(token, now)
+    }
+  }
+
+  return {
+    keyring,
+
+    async issue(user, client) {
+      const now = clock()
+      const key = await keyring.ensure(now)
+      const ttlMs = config.accessTokenTtlSeconds * 1000
+      // Without refresh tokens the login lives as long as its one token (plus the skew
+      // the verifier grants), so the user's list of sessions shows it while it can work.
+      const endsAt = now + ttlMs + config.skewSeconds * 1000
+      const login: LoginRecord = {
+        id: randomId(),
+        userId: user.id,
+        kind: 'token',
+        secretHash: null,
+        createdAt: now,
+        lastSeenAt: now,
+        idleExpiresAt: endsAt,
+        absoluteExpiresAt: endsAt,
+        ip: client.ip,
+        userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+        revokedAt: null,
+      }
+      await store.createLogin(login)
+      const access = signAccessToken(
+        key,
+        { iss: issuer, sub: user.id, aud: config.audience, sid: login.id, ver: user.tokenVersion },
+        { now, ttlSeconds: config.accessTokenTtlSeconds },
+      )
+      return { login, access }
+    },
+
+    async verify(token) {
+      const now = clock()
+      const claims = await checked(token, now)
+      const user = await store.getUserById(claims.sub)
+      if (user === null) throw new AuthError('invalid_token', 'The token names no known user.')
+      if (claims.ver < user.tokenVersion) throw revoked()
+      const login = await store.getLogin(claims.sid)
+      if (login === null || login.userId !== user.id) throw revoked()
+      if (login.revokedAt !== null || now >= login.absoluteExpiresAt) throw revoked()
+      if (now >= login.idleExpiresAt) throw revoked()
+      if (await store.isTokenDenied(claims.jti, now)) throw revoked()
+      return { user, login, claims }
+    },
+
+    // Until `exp` plus the skew: the verifier still accepts the token that long.
+    deny: (claims) => store.denyToken(claims.jti, (claims.exp + config.skewSeconds) * 1000),
+
+    async jwks() {
+      const now = clock()
+      await keyring.ensure(now)
+      return keyring.publicJwks(now)
+    },
+  }
+}
