@@ -54,13 +54,13 @@ export async function openLatchkey(env: ServerEnv, logger: ServerLogger): Promis
 /** Opens the store (applying migrations), builds Latchkey and starts listening. */
 export async function startServer(env: ServerEnv, logger: ServerLogger): Promise<RunningServer> {
   const latchkey = await openLatchkey(env, logger)
-  const { store } = latchkey.config
+  const { store, clock } = latchkey.config
   const { keyring } = latchkey.tokens
   const { rotationIntervalMs } = latchkey.config.tokens
-  await keyring.maintain(Date.now(), rotationIntervalMs)
+  await keyring.maintain(clock(), rotationIntervalMs)
   const keys = setInterval(() => {
     keyring
-      .maintain(Date.now(), rotationIntervalMs)
+      .maintain(clock(), rotationIntervalMs)
       .then(() => keyring.refresh())
       .catch((error: unknown) => logger.error('key maintenance failed', error))
   }, KEY_INTERVAL_MS)
@@ -72,7 +72,7 @@ export async function startServer(env: ServerEnv, logger: ServerLogger): Promise
   })
   const { port } = server.address() as AddressInfo
   const cleanup = setInterval(() => {
-    store.deleteExpired(Date.now()).catch((error: unknown) => logger.error('cleanup failed', error))
+    store.deleteExpired(clock()).catch((error: unknown) => logger.error('cleanup failed', error))
   }, CLEANUP_INTERVAL_MS)
   cleanup.unref()
   return {
