@@ -67,6 +67,25 @@ export interface TokenOptions {
   rotationIntervalMs?: number
   /** Tolerated clock difference when verifying, 0 to 120 seconds. Default 30. */
   skewSeconds?: number
+  /** Refresh-token families: one per token-mode login. */
+  refresh?: RefreshOptions
+}
+
+/** Lifetimes of a refresh-token family, in milliseconds. */
+export interface RefreshOptions {
+  /** A family unused this long expires. Default 7 days. */
+  idleMs?: number
+  /** A family ends this long after its login, however often it rotates. Default 30 days. */
+  absoluteMs?: number
+  /** A spent token re-presented within this time gets the same child back. Default 10 s. */
+  graceMs?: number
+}
+
+/** Refresh options after validation. */
+export interface ResolvedRefreshConfig {
+  idleMs: number
+  absoluteMs: number
+  graceMs: number
 }
 
 /** Token options after validation. */
@@ -77,6 +96,7 @@ export interface ResolvedTokenConfig {
   audience: string
   rotationIntervalMs: number
   skewSeconds: number
+  refresh: ResolvedRefreshConfig
 }
 
 export interface RateLimits {
@@ -186,7 +206,33 @@ function resolveTokens(options: TokenOptions, issuer: string): ResolvedTokenConf
       `tokens.skewSeconds must be a whole number from 0 to ${MAX_SKEW_SECONDS}.`,
     )
   }
-  return { alg, hmacSecret, accessTokenTtlSeconds: ttl, audience, rotationIntervalMs, skewSeconds }
+  return {
+    alg,
+    hmacSecret,
+    accessTokenTtlSeconds: ttl,
+    audience,
+    rotationIntervalMs,
+    skewSeconds,
+    refresh: resolveRefresh(options.refresh ?? {}, ttl),
+  }
+}
+
+function resolveRefresh(options: RefreshOptions, accessTtlSeconds: number): ResolvedRefreshConfig {
+  const { idleMs, absoluteMs } = checkLifetime(
+    { idleMs: options.idleMs ?? 7 * DAY, absoluteMs: options.absoluteMs ?? 30 * DAY },
+    'tokens.refresh',
+  )
+  // A family must outlive one access token, or a client could never refresh in time.
+  if (idleMs <= accessTtlSeconds * 1000) {
+    throw new ConfigError('tokens.refresh.idleMs must exceed tokens.accessTokenTtlSeconds.')
+  }
+  const graceMs = options.graceMs ?? 10_000
+  // Long enough for a lost response or a client racing itself; longer only widens the
+  // time in which a stolen spent token still yields the live child.
+  if (!(Number.isInteger(graceMs) && graceMs >= 0 && graceMs <= MINUTE)) {
+    throw new ConfigError('tokens.refresh.graceMs must be a whole number from 0 to 60000.')
+  }
+  return { idleMs, absoluteMs, graceMs }
 }
 
 /** Validates options and fills in defaults; throws ConfigError with the option's name. */

@@ -6,6 +6,8 @@ import { authenticate, unless401 } from './http/authenticate.js'
 import type { ErrorLogger, Handler } from './http/handler.js'
 import { createHandler } from './http/handler.js'
 import { createRateLimiter } from './http/rate-limit.js'
+import type { RefreshTokens } from './refresh/families.js'
+import { createRefreshTokens } from './refresh/families.js'
 import type { Sessions } from './sessions/sessions.js'
 import { createSessions } from './sessions/sessions.js'
 import type { AccessTokens } from './tokens/service.js'
@@ -17,6 +19,7 @@ export type {
   LatchkeyOptions,
   RateLimitRule,
   RateLimits,
+  RefreshOptions,
   SessionLifetime,
   TokenOptions,
 } from './config.js'
@@ -25,11 +28,18 @@ export { AuthError, ConfigError, StoreUnavailableError } from './errors.js'
 export type { Caller } from './http/app.js'
 export type { ConnectionInfo } from './http/client.js'
 export type { Handler } from './http/handler.js'
-export type { LoginRecord, SigningKeyRecord, Store, UserRecord } from './stores/contract.js'
+export type {
+  LoginRecord,
+  RefreshTokenRecord,
+  SigningKeyRecord,
+  Store,
+  UserRecord,
+} from './stores/contract.js'
 export type { SigningAlg } from './tokens/algorithms.js'
 export type { AccessTokenClaims } from './tokens/claims.js'
 export type { Jwks, KeySummary, KeyStatus, Keyring } from './tokens/keyring.js'
 export type { AccessTokens, ValidToken } from './tokens/service.js'
+export type { IssuedTokens, RefreshTokens } from './refresh/families.js'
 export type { PasswordHasher, Argon2Params } from './crypto/password-hasher.js'
 export { argon2idHasher, OWASP_ARGON2ID } from './crypto/password-hasher.js'
 export type { PublicUser } from './users/users.js'
@@ -44,6 +54,8 @@ export interface Latchkey {
   sessions: Sessions
   /** Access tokens and their keyring (`tokens.keyring.maintain` rotates on schedule). */
   tokens: AccessTokens
+  /** Refresh-token families: start at token-mode login, rotate, detect reuse. */
+  refresh: RefreshTokens
   config: ResolvedConfig
   /** Closes the store. */
   close(): Promise<void>
@@ -62,11 +74,19 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
     masterSecret: config.secret,
     config: config.tokens,
   })
+  const refresh = createRefreshTokens({
+    store,
+    clock,
+    tokens,
+    key: deriveKey(config.secret, 'refresh'),
+    config: config.tokens.refresh,
+  })
   const app: App = {
     config,
     users,
     sessions,
     tokens,
+    refresh,
     rateLimiter: createRateLimiter(store, clock, deriveKey(config.secret, 'rate-limit')),
     csrfKey: deriveKey(config.secret, 'csrf'),
   }
@@ -77,6 +97,7 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
     users,
     sessions,
     tokens,
+    refresh,
     config,
     close: () => store.close(),
   }

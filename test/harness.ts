@@ -144,8 +144,10 @@ export interface TokenLogin {
   accessToken: string
   expiresIn: number
   userId: string
-  /** The `sid` of the token: its login's id. */
+  /** The `sid` of the token: its login's id, which is also the refresh family's. */
   loginId: string
+  /** The family's first refresh token (`id.secret`). */
+  refreshToken: string
 }
 
 /** Logs in with `mode: "token"` and returns the Bearer token. */
@@ -163,6 +165,7 @@ export async function tokenLogin(
   const body = (await response.json()) as {
     access_token: string
     expires_in: number
+    refresh_token: string
     user: { id: string }
   }
   const claims = JSON.parse(
@@ -173,6 +176,7 @@ export async function tokenLogin(
     expiresIn: body.expires_in,
     userId: body.user.id,
     loginId: claims.sid,
+    refreshToken: body.refresh_token,
   }
 }
 

@@ -1,7 +1,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
 
 /** What a key derived from the master secret is for; each purpose gets an independent key. */
-export type KeyPurpose = 'csrf' | 'key-encryption' | 'rate-limit'
+export type KeyPurpose = 'csrf' | 'key-encryption' | 'rate-limit' | 'refresh'
 
 /** Derives a 32-byte key for one purpose from the master secret (HKDF-SHA256). */
 export function deriveKey(masterSecret: Uint8Array, purpose: KeyPurpose): Buffer {

@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from '../config.js'
+import type { RefreshTokens } from '../refresh/families.js'
 import type { LoginRecord, UserRecord } from '../stores/contract.js'
 import type { Sessions } from '../sessions/sessions.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
@@ -12,6 +13,7 @@ export interface App {
   users: Users
   sessions: Sessions
   tokens: AccessTokens
+  refresh: RefreshTokens
   rateLimiter: RateLimiter
   csrfKey: Uint8Array
 }

@@ -5,6 +5,7 @@ import { errorResponse, secureHeaders } from './responses.js'
 import { createRouter } from './router.js'
 import { authRoutes } from './routes/auth.js'
 import { healthRoutes } from './routes/health.js'
+import { refreshRoutes } from './routes/refresh.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 
@@ -19,6 +20,7 @@ export interface ErrorLogger {
 export function createHandler(app: App, logger: ErrorLogger): Handler {
   const route = createRouter([
     ...authRoutes(app),
+    ...refreshRoutes(app),
     ...sessionRoutes(app),
     ...healthRoutes(app),
     ...wellKnownRoutes(app),

@@ -52,3 +52,35 @@ export function clearedSessionCookie(): string {
     maxAge: 0,
   })
 }
+
+/**
+ * The refresh token of a browser in token mode. `__Secure-` rather than `__Host-`: a
+ * `__Host-` cookie must have `Path=/`, and this one is sent to the refresh route only.
+ */
+export const REFRESH_COOKIE = '__Secure-latchkey-refresh'
+export const REFRESH_PATH = '/auth/refresh'
+
+/** The refresh cookie's value, or `null` when absent, sent twice, or not parsable. */
+export function readRefreshCookie(headers: Headers): string | null {
+  const header = headers.get('cookie')
+  if (header === null || header.length > MAX_COOKIE_HEADER) return null
+  if (countCookies(header, REFRESH_COOKIE) !== 1) return null
+  const value = parse(header)[REFRESH_COOKIE]
+  return value === undefined || value === '' ? null : value
+}
+
+/** `Set-Cookie` for a refresh token, host-only, sent to the refresh route alone. */
+export function refreshCookie(token: string, maxAgeSeconds: number): string {
+  return serialize(REFRESH_COOKIE, token, {
+    httpOnly: true,
+    secure: true,
+    path: REFRESH_PATH,
+    sameSite: 'strict',
+    maxAge: Math.max(0, Math.floor(maxAgeSeconds)),
+  })
+}
+
+/** `Set-Cookie` that removes the refresh cookie. */
+export function clearedRefreshCookie(): string {
+  return refreshCookie('', 0)
+}

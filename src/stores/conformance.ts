@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { StoreUnavailableError } from '../errors.js'
+import { refreshConformanceTests } from './conformance-refresh.js'
 import { tokenConformanceTests } from './conformance-tokens.js'
 import type { LoginRecord, Store, UserRecord } from './contract.js'
 
@@ -355,5 +356,6 @@ export function storeConformanceSuite(
     })
 
     tokenConformanceTests(() => store)
+    refreshConformanceTests(() => store)
   })
 }

@@ -39,6 +39,23 @@ export interface LoginRecord {
   revokedAt: number | null
 }
 
+/**
+ * One refresh token of a family. The family is a login of kind `token` (`familyId` is the
+ * login's id, the access tokens' `sid`), so revoking or expiring the login ends the family.
+ */
+export interface RefreshTokenRecord {
+  id: string
+  familyId: string
+  userId: string
+  /** SHA-256 of the token's secret; the secret itself is never stored. */
+  secretHash: Uint8Array
+  createdAt: number
+  /** When it was rotated; a spent token presented again is reuse (or a retry in grace). */
+  spentAt: number | null
+  /** The token that replaced it; set together with `spentAt`. */
+  childId: string | null
+}
+
 /** The state of a fixed-window counter after one hit. */
 export interface RateLimitHit {
   count: number
@@ -84,6 +101,22 @@ export interface Store extends KeyStore {
   /** The user's logins that are neither revoked nor expired at `now`, newest first. */
   listLiveLogins(userId: string, now: number): Promise<LoginRecord[]>
 
+  /** Stores a new refresh token; its family login must exist. */
+  createRefreshToken(token: RefreshTokenRecord): Promise<void>
+  getRefreshToken(id: string): Promise<RefreshTokenRecord | null>
+  /**
+   * Rotates atomically, in one transaction: spends `parentId` only if it is unspent (one
+   * conditional update), inserts `child`, and records activity on the family login
+   * (`last_seen_at = now`, `idle_expires_at = idleExpiresAt`). Returns whether this
+   * caller won; a loser writes nothing, so concurrent rotations leave exactly one child.
+   */
+  rotateRefreshToken(
+    parentId: string,
+    child: RefreshTokenRecord,
+    now: number,
+    idleExpiresAt: number,
+  ): Promise<boolean>
+
   /** Counts one hit in a fixed window that starts with the first hit. */
   hitRateLimit(key: string, windowMs: number, now: number): Promise<RateLimitHit>
 
@@ -95,7 +128,10 @@ export interface Store extends KeyStore {
   /** Whether a jti is denied at `now`; a denial ends at its `expiresAt`. */
   isTokenDenied(jti: string, now: number): Promise<boolean>
 
-  /** Deletes logins, counters and denials that ended by `now`; returns how many rows went. */
+  /**
+   * Deletes logins (with their refresh tokens), counters and denials that ended by `now`;
+   * returns how many rows went.
+   */
   deleteExpired(now: number): Promise<number>
   /** Resolves when the store answers; rejects otherwise. */
   ping(): Promise<void>

@@ -1,4 +1,11 @@
-import type { LoginRecord, RateLimitHit, SigningKeyRecord, Store, UserRecord } from './contract.js'
+import type {
+  LoginRecord,
+  RateLimitHit,
+  RefreshTokenRecord,
+  SigningKeyRecord,
+  Store,
+  UserRecord,
+} from './contract.js'
 
 /**
  * An in-process store for tests and demos. It keeps the semantics of the SQL store,
@@ -13,6 +20,7 @@ export function memoryStore(): Store {
   const signingKeys = new Map<string, SigningKeyRecord>()
   /** jti → until when it is denied (epoch ms). */
   const deniedTokens = new Map<string, number>()
+  const refreshTokens = new Map<string, RefreshTokenRecord>()
   let closed = false
 
   // Runs one operation atomically (synchronously) and reports it the way a driver
@@ -172,6 +180,37 @@ export function memoryStore(): Store {
         return until !== undefined && now < until
       }),
 
+    createRefreshToken: (token) =>
+      run(() => {
+        if (!logins.has(token.familyId)) throw new Error(`No login with id ${token.familyId}`)
+        if (refreshTokens.has(token.id)) throw new Error('A refresh token with this id exists')
+        refreshTokens.set(token.id, copyRefreshToken(token))
+      }),
+
+    getRefreshToken: (id) =>
+      run(() => {
+        const token = refreshTokens.get(id)
+        return token === undefined ? null : copyRefreshToken(token)
+      }),
+
+    rotateRefreshToken: (parentId, child, now, idleExpiresAt) =>
+      run(() => {
+        // Synchronous from check to write: the memory store's transaction.
+        const parent = refreshTokens.get(parentId)
+        if (parent === undefined || parent.spentAt !== null) return false
+        const family = logins.get(child.familyId)
+        if (family === undefined) throw new Error(`No login with id ${child.familyId}`)
+        if (refreshTokens.has(child.id)) throw new Error('A refresh token with this id exists')
+        parent.spentAt = now
+        parent.childId = child.id
+        refreshTokens.set(child.id, copyRefreshToken(child))
+        if (family.revokedAt === null) {
+          family.lastSeenAt = now
+          family.idleExpiresAt = idleExpiresAt
+        }
+        return true
+      }),
+
     deleteExpired: (now) =>
       run(() => {
         let deleted = 0
@@ -186,6 +225,10 @@ export function memoryStore(): Store {
             logins.delete(id)
             deleted += 1
           }
+        }
+        // The foreign key's cascade: a family's tokens go with its login.
+        for (const [id, token] of refreshTokens) {
+          if (!logins.has(token.familyId)) refreshTokens.delete(id)
         }
         for (const [key, hit] of rateLimits) {
           if (hit.resetAt <= now) {
@@ -224,4 +267,8 @@ function copyLogin(login: LoginRecord): LoginRecord {
     ...login,
     secretHash: login.secretHash === null ? null : new Uint8Array(login.secretHash),
   }
+}
+
+function copyRefreshToken(token: RefreshTokenRecord): RefreshTokenRecord {
+  return { ...token, secretHash: new Uint8Array(token.secretHash) }
 }

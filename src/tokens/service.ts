@@ -5,7 +5,7 @@ import { AuthError } from '../errors.js'
 import type { LoginRecord, Store, UserRecord } from '../stores/contract.js'
 import type { ClientInfo } from '../sessions/sessions.js'
 import { signAccessToken } from './access-token.js'
-import type { SignedAccessToken } from './access-token.js'
+import type { SignedAccessToken, SigningKey } from './access-token.js'
 import { createAccessTokenVerifier } from './access-token-verifier.js'
 import type { AccessTokenClaims } from './claims.js'
 import type { Jwks } from './keyring.js'
@@ -27,8 +27,13 @@ export interface IssuedAccess {
 /** The stateless strategy: issue access tokens, verify them, revoke them, publish keys. */
 export interface AccessTokens {
   keyring: Keyring
-  /** Creates a login of kind `token` (its id is the `sid`) and signs a token for it. */
+  /**
+   * Creates a login of kind `token` (its id is the `sid`) and signs a token for it. The
+   * login is the refresh-token family, so it has the family's idle and absolute expiry.
+   */
   issue(user: UserRecord, client: ClientInfo): Promise<IssuedAccess>
+  /** Signs a new access token for an existing token login, at the user's current `ver`. */
+  sign(user: UserRecord, login: LoginRecord): Promise<SignedAccessToken>
   /** The strict verifier, then revocation: `ver`, the `sid` login, the `jti` denylist. */
   verify(token: string): Promise<ValidToken>
   /** Denies one token for as long as a verifier could still accept it. */
@@ -85,16 +90,27 @@ export function createAccessTokens(deps: {
     }
   }
 
+  function signFor(
+    key: SigningKey,
+    user: UserRecord,
+    login: LoginRecord,
+    now: number,
+  ): SignedAccessToken {
+    return signAccessToken(
+      key,
+      { iss: issuer, sub: user.id, aud: config.audience, sid: login.id, ver: user.tokenVersion },
+      { now, ttlSeconds: config.accessTokenTtlSeconds },
+    )
+  }
+
   return {
     keyring,
 
     async issue(user, client) {
       const now = clock()
       const key = await keyring.ensure(now)
-      const ttlMs = config.accessTokenTtlSeconds * 1000
-      // Without refresh tokens the login lives as long as its one token (plus the skew
-      // the verifier grants), so the user's list of sessions shows it while it can work.
-      const endsAt = now + ttlMs + config.skewSeconds * 1000
+      // The login lives as long as its refresh-token family: rotations push the idle
+      // expiry forward, never the absolute one.
       const login: LoginRecord = {
         id: randomId(),
         userId: user.id,
@@ -102,19 +118,19 @@ export function createAccessTokens(deps: {
         secretHash: null,
         createdAt: now,
         lastSeenAt: now,
-        idleExpiresAt: endsAt,
-        absoluteExpiresAt: endsAt,
+        idleExpiresAt: now + config.refresh.idleMs,
+        absoluteExpiresAt: now + config.refresh.absoluteMs,
         ip: client.ip,
         userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
         revokedAt: null,
       }
       await store.createLogin(login)
-      const access = signAccessToken(
-        key,
-        { iss: issuer, sub: user.id, aud: config.audience, sid: login.id, ver: user.tokenVersion },
-        { now, ttlSeconds: config.accessTokenTtlSeconds },
-      )
-      return { login, access }
+      return { login, access: signFor(key, user, login, now) }
+    },
+
+    async sign(user, login) {
+      const now = clock()
+      return signFor(await keyring.ensure(now), user, login, now)
     },
 
     async verify(token) {

@@ -30,7 +30,7 @@ function claimsOf(token: string): Record<string, unknown> {
 }
 
 describe('token-mode login', () => {
-  it('returns a Bearer access token, no cookie, no refresh token, and a token login', async () => {
+  it('returns a Bearer access token, a refresh token, no cookie, and a token login', async () => {
     const h = harness()
     await signup(h, 'ada@example.com')
     const response = await h.send('/auth/login', {
@@ -42,7 +42,13 @@ describe('token-mode login', () => {
     assert.equal(response.headers.get('cache-control'), 'no-store')
     assert.deepEqual(response.headers.getSetCookie(), [])
     const body = (await response.json()) as Record<string, unknown>
-    assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in', 'token_type', 'user'])
+    assert.deepEqual(Object.keys(body).sort(), [
+      'access_token',
+      'expires_in',
+      'refresh_token',
+      'token_type',
+      'user',
+    ])
     assert.equal(body['token_type'], 'Bearer')
     assert.equal(body['expires_in'], 600)
     const token = body['access_token'] as string

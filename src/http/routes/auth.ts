@@ -1,5 +1,10 @@
 import { z } from 'zod'
-import { clearedSessionCookie, readSessionCookie } from '../../sessions/cookies.js'
+import {
+  clearedRefreshCookie,
+  clearedSessionCookie,
+  readSessionCookie,
+} from '../../sessions/cookies.js'
+import { requestSource } from '../../sessions/csrf.js'
 import { parseEmail } from '../../users/email.js'
 import { publicUser } from '../../users/users.js'
 import type { App } from '../app.js'
@@ -21,6 +26,8 @@ const LoginBody = z.object({
   password,
   mode: z.enum(['session', 'token']).default('session'),
   remember: z.boolean().default(false),
+  /** Token mode only: where the refresh token goes (`cookie` for browsers). */
+  transport: z.enum(['body', 'cookie']).default('body'),
 })
 const LogoutBody = z.object({ scope: z.enum(['local', 'others', 'global']).default('local') })
 
@@ -57,7 +64,10 @@ export function authRoutes(app: App): Route[] {
           { name: 'login-account', subject: account, rule: rateLimits.loginPerAccount },
         ])
         const user = await users.authenticate(body.email, body.password)
-        if (body.mode === 'token') return tokenResponse(user, await app.tokens.issue(user, client))
+        if (body.mode === 'token') {
+          const issued = await app.refresh.start(user, client)
+          return tokenResponse(issued, body.transport, config.clock())
+        }
         await endPresentedSession(app, request)
         return newSessionResponse(app, user, await sessions.create(user, client, body.remember))
       },
@@ -72,8 +82,15 @@ export function authRoutes(app: App): Route[] {
         if (caller === null) return noContent([clearedSessionCookie()])
         const { user, login } = caller
         const now = config.clock()
-        // A cookie is cleared only when it was the credential; a Bearer client has none.
-        const cleared = caller.via === 'cookie' ? [clearedSessionCookie()] : []
+        // A cookie is cleared only when it was the credential. A browser in token mode
+        // keeps its refresh cookie on the refresh route alone, so it never reaches this
+        // one: a Bearer call from a trusted page clears it blindly (the family dies anyway).
+        const cleared =
+          caller.via === 'cookie'
+            ? [clearedSessionCookie()]
+            : requestSource(request.headers, config.trustedOrigins) === 'trusted'
+              ? [clearedRefreshCookie()]
+              : []
         if (scope === 'others') {
           await store.revokeUserLogins(user.id, login.id, now)
           return noContent()

@@ -74,8 +74,11 @@ export function sessionRoutes(app: App): Route[] {
         const client = clientInfo(request, connection, config.trustProxyHops)
         const fresh = await store.getUserById(user.id)
         if (fresh === null) throw new AuthError('unauthorized', 'The account no longer exists.')
-        // The version bump has killed every access token; the caller gets one on a new login.
-        if (via === 'bearer') return tokenResponse(fresh, await app.tokens.issue(fresh, client))
+        // The version bump has killed every access token and every family; a Bearer
+        // caller continues on a new family (a token-mode login of its own).
+        if (via === 'bearer') {
+          return tokenResponse(await app.refresh.start(fresh, client), 'body', config.clock())
+        }
         const remembered =
           login.absoluteExpiresAt - login.createdAt > config.session.lifetime.absoluteMs
         return newSessionResponse(app, fresh, await sessions.create(fresh, client, remembered))

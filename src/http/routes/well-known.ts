@@ -28,6 +28,7 @@ export function wellKnownRoutes(app: App): Route[] {
           jwks_uri: `${issuer}/.well-known/jwks.json`,
           signup_endpoint: `${issuer}/auth/signup`,
           login_endpoint: `${issuer}/auth/login`,
+          refresh_endpoint: `${issuer}/auth/refresh`,
           logout_endpoint: `${issuer}/auth/logout`,
           session_endpoint: `${issuer}/auth/session`,
           sessions_endpoint: `${issuer}/auth/sessions`,

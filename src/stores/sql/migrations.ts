@@ -90,10 +90,40 @@ const tokens: Migration = {
   },
 }
 
+// Refresh-token families: the family is a login (kind `token`), so deleting an expired
+// login takes its tokens along.
+const refreshTokens: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('refresh_tokens')
+      .addColumn('id', 'text', (col) => col.primaryKey())
+      .addColumn('family_id', 'text', (col) =>
+        col.notNull().references('logins.id').onDelete('cascade'),
+      )
+      .addColumn('user_id', 'text', (col) => col.notNull())
+      .addColumn('secret_hash', 'text', (col) => col.notNull())
+      .addColumn('created_at', 'bigint', (col) => col.notNull())
+      .addColumn('spent_at', 'bigint')
+      .addColumn('child_id', 'text')
+      .execute()
+
+    await db.schema
+      .createIndex('refresh_tokens_family_id_idx')
+      .on('refresh_tokens')
+      .column('family_id')
+      .execute()
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('refresh_tokens').execute()
+  },
+}
+
 /** Every migration, by name; names sort in the order they must run. */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_tokens': tokens,
+  '0003_refresh_tokens': refreshTokens,
 }
 
 // In code rather than FileMigrationProvider: the package ships compiled `dist/`, and

@@ -1,6 +1,12 @@
 import type { ColumnType, Insertable, Selectable } from 'kysely'
 import { isSigningAlg } from '../../tokens/algorithms.js'
-import type { LoginKind, LoginRecord, SigningKeyRecord, UserRecord } from '../contract.js'
+import type {
+  LoginKind,
+  LoginRecord,
+  RefreshTokenRecord,
+  SigningKeyRecord,
+  UserRecord,
+} from '../contract.js'
 
 /**
  * Epoch milliseconds in a `bigint` column. SQLite hands back a number; Postgres returns
@@ -59,6 +65,17 @@ export interface DeniedTokensTable {
   expires_at: Millis
 }
 
+export interface RefreshTokensTable {
+  id: string
+  family_id: string
+  user_id: string
+  /** SHA-256 of the secret, base64url, like `logins.secret_hash`. */
+  secret_hash: string
+  created_at: Millis
+  spent_at: NullableMillis
+  child_id: string | null
+}
+
 /** The tables of the SQL stores, as Kysely sees them. */
 export interface Database {
   users: UsersTable
@@ -66,6 +83,7 @@ export interface Database {
   rate_limits: RateLimitsTable
   signing_keys: SigningKeysTable
   denied_tokens: DeniedTokensTable
+  refresh_tokens: RefreshTokensTable
 }
 
 /** A signing key as a row of `signing_keys`. */
@@ -164,4 +182,30 @@ export function toLogin(row: Selectable<LoginsTable>): LoginRecord {
 function toKind(kind: string): LoginKind {
   if (kind === 'session' || kind === 'token') return kind
   throw new TypeError(`Unknown login kind in the store: ${JSON.stringify(kind)}`)
+}
+
+/** A refresh token as a row of `refresh_tokens`. */
+export function toRefreshTokenRow(token: RefreshTokenRecord): Insertable<RefreshTokensTable> {
+  return {
+    id: token.id,
+    family_id: token.familyId,
+    user_id: token.userId,
+    secret_hash: Buffer.from(token.secretHash).toString('base64url'),
+    created_at: token.createdAt,
+    spent_at: token.spentAt,
+    child_id: token.childId,
+  }
+}
+
+/** A row of `refresh_tokens` as a record. */
+export function toRefreshToken(row: Selectable<RefreshTokensTable>): RefreshTokenRecord {
+  return {
+    id: row.id,
+    familyId: row.family_id,
+    userId: row.user_id,
+    secretHash: new Uint8Array(Buffer.from(row.secret_hash, 'base64url')),
+    createdAt: Number(row.created_at),
+    spentAt: row.spent_at === null ? null : Number(row.spent_at),
+    childId: row.child_id,
+  }
 }

@@ -4,6 +4,7 @@ import { StoreUnavailableError } from '../../errors.js'
 import type { Store } from '../contract.js'
 import { toLogin, toLoginRow, toUser, toUserRow } from './schema.js'
 import type { Database } from './schema.js'
+import { refreshOperations } from './refresh-operations.js'
 import { tokenOperations } from './token-operations.js'
 
 /** Options of {@link sqlStore}. */
@@ -229,6 +230,8 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     },
 
     ...tokenOperations(db, guard),
+
+    ...refreshOperations(db, guard),
 
     async deleteExpired(now) {
       const [logins, limits, denied] = await guard(() =>
