@@ -2,8 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../errors.js'
 import { readServerEnv } from '../server/env.js'
-import { openLatchkey, startServer, type ServerLogger } from '../server/start.js'
-import { migrateSqlite } from '../stores/sql/sqlite.js'
+import { migrateDatabase, openLatchkey, startServer, type ServerLogger } from '../server/start.js'
 import type { KeySummary } from '../tokens/keyring.js'
 
 const USAGE = `Usage: latchkey <command>
@@ -83,7 +82,7 @@ async function main(command: string): Promise<number> {
     }
     case 'migrate': {
       const env = readServerEnv(process.env)
-      const applied = await migrateSqlite(env.database.filename)
+      const applied = await migrateDatabase(env.database)
       logger.info(applied.length === 0 ? 'Nothing to migrate.' : `Applied: ${applied.join(', ')}`)
       return 0
     }

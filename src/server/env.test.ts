@@ -59,3 +59,38 @@ describe('server environment: tokens', () => {
     }
   })
 })
+
+describe('server environment: database', () => {
+  it('defaults to SQLite in the data folder', () => {
+    assert.deepEqual(readServerEnv({}, '/srv/app').database, {
+      kind: 'sqlite',
+      filename: '/srv/app/data/latchkey.db',
+    })
+  })
+
+  it('reads sqlite:<path> relative to the working directory', () => {
+    assert.deepEqual(readServerEnv({ DATABASE_URL: 'sqlite:db/auth.db' }, '/srv/app').database, {
+      kind: 'sqlite',
+      filename: '/srv/app/db/auth.db',
+    })
+  })
+
+  it('selects Postgres for postgres:// and postgresql:// URLs', () => {
+    for (const url of [
+      'postgres://latchkey:s3cret@db.internal:5432/auth',
+      'postgresql://db.internal/auth?sslmode=require',
+    ]) {
+      assert.deepEqual(readServerEnv({ DATABASE_URL: url }, '/tmp').database, {
+        kind: 'postgres',
+        url,
+      })
+    }
+  })
+
+  it('refuses any other URL without echoing it', () => {
+    assert.throws(
+      () => readServerEnv({ DATABASE_URL: 'mysql://root:hunter2@db/auth' }),
+      (error: Error) => /DATABASE_URL/.test(error.message) && !error.message.includes('hunter2'),
+    )
+  })
+})

@@ -5,7 +5,13 @@ import { MIN_HMAC_SECRET_BYTES, SIGNING_ALGS, isSigningAlg } from '../tokens/alg
 import type { SigningAlg } from '../tokens/algorithms.js'
 
 /** Where the server keeps its data. */
-export type DatabaseConfig = { kind: 'sqlite'; filename: string }
+export type DatabaseConfig =
+  | { kind: 'sqlite'; filename: string }
+  | {
+      kind: 'postgres'
+      /** The `postgres://` URL; may hold a password, so it is never logged. */
+      url: string
+    }
 
 /** The standalone server's configuration, read from the environment. */
 export interface ServerEnv {
@@ -100,14 +106,11 @@ function readDatabase(url: string | undefined, dataDir: string, cwd: string): Da
   if (url === undefined) return { kind: 'sqlite', filename: resolve(dataDir, 'latchkey.db') }
   const sqlite = /^(?:sqlite|file):(?:\/\/)?(.+)$/.exec(url)
   if (sqlite !== null) return { kind: 'sqlite', filename: resolve(cwd, sqlite[1]!) }
-  if (/^postgres(?:ql)?:\/\//.test(url)) {
-    throw new ConfigError(
-      'DATABASE_URL: this version of Latchkey has no Postgres store yet; leave DATABASE_URL ' +
-        'unset for the embedded SQLite database, or use sqlite:<path>.',
-    )
-  }
+  if (/^postgres(?:ql)?:\/\//.test(url)) return { kind: 'postgres', url }
   // Never echo the URL: it may carry a password.
-  throw new ConfigError('DATABASE_URL must be sqlite:<path> (or unset for ./data/latchkey.db).')
+  throw new ConfigError(
+    'DATABASE_URL must be postgres://... or sqlite:<path> (or unset for ./data/latchkey.db).',
+  )
 }
 
 function readInteger(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -4,7 +4,6 @@ import { createNodeServer } from '../adapters/node-http.js'
 import type { Latchkey } from '../index.js'
 import { createLatchkey } from '../index.js'
 import type { Store } from '../stores/contract.js'
-import { openSqliteStore } from '../stores/sql/sqlite.js'
 import type { DatabaseConfig, ServerEnv } from './env.js'
 import { developmentSecret } from './secret.js'
 
@@ -93,5 +92,20 @@ export async function startServer(env: ServerEnv, logger: ServerLogger): Promise
 
 /** Opens the configured store; drivers are imported only by the store that needs them. */
 export async function openStore(database: DatabaseConfig): Promise<Store> {
+  if (database.kind === 'postgres') {
+    const { openPostgresStore } = await import('../stores/sql/postgres.js')
+    return openPostgresStore({ connectionString: database.url })
+  }
+  const { openSqliteStore } = await import('../stores/sql/sqlite.js')
   return openSqliteStore({ filename: database.filename })
+}
+
+/** Applies pending migrations to the configured database (`latchkey migrate`); returns their names. */
+export async function migrateDatabase(database: DatabaseConfig): Promise<string[]> {
+  if (database.kind === 'postgres') {
+    const { migratePostgres } = await import('../stores/sql/postgres.js')
+    return migratePostgres(database.url)
+  }
+  const { migrateSqlite } = await import('../stores/sql/sqlite.js')
+  return migrateSqlite(database.filename)
 }

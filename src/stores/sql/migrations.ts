@@ -132,19 +132,32 @@ const provider: MigrationProvider = {
   getMigrations: () => Promise.resolve({ ...migrations }),
 }
 
+/** Options of {@link createMigrator}. */
+export interface MigratorOptions {
+  /**
+   * The schema holding the bookkeeping tables (Postgres). Without it Kysely looks for them
+   * by name in every schema, so a second schema in the same database would be skipped.
+   */
+  schema?: string
+}
+
 /** A Kysely migrator over the built-in migrations. */
-export function createMigrator(db: Kysely<Database>): Migrator {
+export function createMigrator(db: Kysely<Database>, options: MigratorOptions = {}): Migrator {
   return new Migrator({
     db,
     provider,
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
+    ...(options.schema === undefined ? {} : { migrationTableSchema: options.schema }),
   })
 }
 
 /** Applies every pending migration; returns the names applied, throws when one fails. */
-export async function migrateToLatest(db: Kysely<Database>): Promise<{ applied: string[] }> {
-  const { error, results = [] } = await createMigrator(db).migrateToLatest()
+export async function migrateToLatest(
+  db: Kysely<Database>,
+  options: MigratorOptions = {},
+): Promise<{ applied: string[] }> {
+  const { error, results = [] } = await createMigrator(db, options).migrateToLatest()
   if (error !== undefined) {
     const failed = results.find((result) => result.status === 'Error')?.migrationName
     const where = failed === undefined ? '' : ` in "${failed}"`

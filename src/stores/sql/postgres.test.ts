@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import { StoreUnavailableError } from '../../errors.js'
+import { storeConformanceSuite } from '../conformance.js'
+import { MIGRATION_TABLE, migrations } from './migrations.js'
+import type { Database } from './schema.js'
+import { sqlStore } from './sql-store.js'
+import { isPostgresUnavailable, migratePostgres, openPostgresStore } from './postgres.js'
+
+// Every run works in schemas of its own, dropped at the end, so parallel runs (and other
+// users of the database) never collide.
+const baseUrl = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
+const required = process.env['LATCHKEY_REQUIRE_SERVICES'] === '1'
+const runId = randomBytes(6).toString('hex')
+const schemas: string[] = []
+
+function freshSchema(label: string): string {
+  const schema = `latchkey_test_${runId}_${label}`
+  schemas.push(schema)
+  return schema
+}
+
+function urlFor(schema: string): string {
+  const url = new URL(baseUrl)
+  url.searchParams.set('options', `-c search_path=${schema}`)
+  return url.toString()
+}
+
+async function withAdmin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 3_000 })
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    return await run(client)
+  } finally {
+    await client.end()
+  }
+}
+
+async function unreachableReason(): Promise<string | undefined> {
+  try {
+    await withAdmin((client) => client.query('select 1'))
+    return undefined
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error)
+  }
+}
+
+async function createSchema(schema: string): Promise<void> {
+  await withAdmin((client) => client.query(`create schema "${schema}"`))
+}
+
+const reason = await unreachableReason()
+
+if (reason !== undefined) {
+  const message = `Postgres unreachable at TEST_POSTGRES_URL (${reason}); set LATCHKEY_REQUIRE_SERVICES=1 to fail instead`
+  if (required) {
+    describe('postgres store', () => {
+      it('needs a reachable Postgres (LATCHKEY_REQUIRE_SERVICES=1)', () => {
+        assert.fail(message)
+      })
+    })
+  } else {
+    describe('postgres store', { skip: message }, () => {
+      it('runs against a real Postgres', () => {})
+    })
+  }
+} else {
+  after(async () => {
+    await withAdmin(async (client) => {
+      for (const schema of schemas) await client.query(`drop schema if exists "${schema}" cascade`)
+    })
+  })
+
+  storeConformanceSuite('postgres', async () => {
+    const schema = freshSchema('conformance')
+    await createSchema(schema)
+    const store = await openPostgresStore({ connectionString: urlFor(schema), max: 20 })
+    return { store, close: () => store.close() }
+  })
+
+  describe('postgres store', () => {
+    let migrationSchema: string
+    before(async () => {
+      migrationSchema = freshSchema('migrate')
+      await createSchema(migrationSchema)
+    })
+
+    it('applies every migration once: migrating again applies nothing', async () => {
+      const url = urlFor(migrationSchema)
+      assert.deepEqual(await migratePostgres(url), Object.keys(migrations))
+      assert.deepEqual(await migratePostgres(url), [])
+    })
+
+    it('migrates an empty schema exactly once when five nodes start together', async () => {
+      const schema = freshSchema('concurrent')
+      await createSchema(schema)
+      const url = urlFor(schema)
+      const stores = await Promise.all(
+        Array.from({ length: 5 }, () => openPostgresStore({ connectionString: url, max: 2 })),
+      )
+      try {
+        const rows = await stores[0]!.db
+          .withTables<{ [MIGRATION_TABLE]: { name: string } }>()
+          .selectFrom(MIGRATION_TABLE)
+          .select('name')
+          .orderBy('name')
+          .execute()
+        assert.deepEqual(
+          rows.map((row) => row.name),
+          Object.keys(migrations),
+        )
+        // Every node can use the shared schema at once.
+        const hits = await Promise.all(
+          stores.map((store) => store.hitRateLimit('start', 60_000, 1_000)),
+        )
+        assert.deepEqual(hits.map((hit) => hit.count).sort(), [1, 2, 3, 4, 5])
+      } finally {
+        await Promise.all(stores.map((store) => store.close()))
+      }
+    })
+
+    it('applies each migration once across five concurrent `latchkey migrate` runs', async () => {
+      const schema = freshSchema('concurrentcli')
+      await createSchema(schema)
+      const url = urlFor(schema)
+      const applied = await Promise.all(Array.from({ length: 5 }, () => migratePostgres(url)))
+      assert.deepEqual(applied.flat().sort(), Object.keys(migrations))
+    })
+
+    it('reports a missing table as a bug, not as unavailability', async () => {
+      const schema = freshSchema('broken')
+      await createSchema(schema)
+      const store = await openPostgresStore({ connectionString: urlFor(schema), max: 1 })
+      try {
+        await store.db.schema.dropTable('rate_limits').execute()
+        await assert.rejects(store.hitRateLimit('k', 1, 1), (error) => {
+          assert.ok(!(error instanceof StoreUnavailableError))
+          assert.equal((error as { code?: unknown }).code, '42P01')
+          return true
+        })
+      } finally {
+        await store.close()
+      }
+    })
+
+    it('reports a refused connection as unavailable, keeping the cause', async () => {
+      // Nothing listens on port 1; migration is skipped to reach a query.
+      const pool = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/test' })
+      const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+      const store = sqlStore(db, { isUnavailable: isPostgresUnavailable })
+      try {
+        await assert.rejects(store.hitRateLimit('k', 1, 1), (error) => {
+          assert.ok(error instanceof StoreUnavailableError)
+          assert.equal(error.code, 'store_unavailable')
+          assert.equal((error.cause as { code?: unknown }).code, 'ECONNREFUSED')
+          return true
+        })
+      } finally {
+        await store.close()
+      }
+    })
+
+    it('classifies driver errors', () => {
+      const withCode = (code: string): Error => Object.assign(new Error('x'), { code })
+      for (const code of ['ECONNREFUSED', '57P01', '53300', '08006', '08001', '40P01']) {
+        assert.equal(isPostgresUnavailable(withCode(code)), true, code)
+      }
+      for (const code of ['23505', '23503', '42P01', '22P02']) {
+        assert.equal(isPostgresUnavailable(withCode(code)), false, code)
+      }
+      assert.equal(isPostgresUnavailable(new Error('Connection terminated unexpectedly')), true)
+      assert.equal(isPostgresUnavailable(new TypeError('x is undefined')), false)
+    })
+  })
+}
