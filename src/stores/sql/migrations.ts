@@ -169,3 +169,14 @@ export async function migrateToLatest(
     .map((result) => result.migrationName)
   return { applied }
 }
+
+/** The names of the migrations a database has applied, in order. */
+export async function appliedMigrations(db: Kysely<Database>): Promise<string[]> {
+  const rows = await db
+    .withTables<{ [MIGRATION_TABLE]: { name: string } }>()
+    .selectFrom(MIGRATION_TABLE)
+    .select('name')
+    .orderBy('name')
+    .execute()
+  return rows.map((row) => row.name)
+}

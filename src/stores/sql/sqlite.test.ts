@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { StoreUnavailableError } from '../../errors.js'
 import { storeConformanceSuite } from '../conformance.js'
-import { MIGRATION_TABLE, migrations } from './migrations.js'
+import { appliedMigrations, migrations } from './migrations.js'
 import { migrateSqlite, openSqliteStore } from './sqlite.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-sqlite-'))
@@ -24,16 +24,7 @@ describe('sqlite store', () => {
 
     const store = await openSqliteStore({ filename })
     try {
-      const rows = await store.db
-        .withTables<{ [MIGRATION_TABLE]: { name: string } }>()
-        .selectFrom(MIGRATION_TABLE)
-        .select('name')
-        .orderBy('name')
-        .execute()
-      assert.deepEqual(
-        rows.map((row) => row.name),
-        Object.keys(migrations),
-      )
+      assert.deepEqual(await appliedMigrations(store.db), Object.keys(migrations))
     } finally {
       await store.close()
     }
