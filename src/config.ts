@@ -3,6 +3,8 @@ import { systemClock } from './clock.js'
 import type { PasswordHasher } from './crypto/password-hasher.js'
 import { argon2idHasher } from './crypto/password-hasher.js'
 import { ConfigError } from './errors.js'
+import type { CacheOptions } from './revocation/cache.js'
+import type { BusTransport } from './revocation/transport.js'
 import type { Store } from './stores/contract.js'
 import { MIN_HMAC_SECRET_BYTES, SIGNING_ALGS, isSigningAlg } from './tokens/algorithms.js'
 import type { SigningAlg } from './tokens/algorithms.js'
@@ -51,6 +53,34 @@ export interface LatchkeyOptions {
   maxBodyBytes?: number
   /** Access tokens (`POST /auth/login` with `mode: "token"`) and their signing keys. */
   tokens?: TokenOptions
+  /** How revocations reach every node, and the local caches they evict. */
+  revocation?: RevocationOptions
+}
+
+/**
+ * Revocation across nodes. Each node answers repeated credentials from a local cache;
+ * revocation facts travel on a bus and evict them. Without a bus, one node alone.
+ */
+export interface RevocationOptions {
+  /**
+   * The bus shared by every node (`latchkey/bus/redis`, `latchkey/bus/postgres`).
+   * Default: in-process, correct for one node only.
+   */
+  bus?: BusTransport
+  /** How often a node checks its bus end to end with a probe. Default 1000 ms. */
+  probeIntervalMs?: number
+  /** A probe not back within this time makes the node distrust its caches. Default 2000 ms. */
+  probeTimeoutMs?: number
+  /** Bounds of the local caches of validated credentials. */
+  cache?: CacheOptions
+}
+
+/** Revocation options after validation. */
+export interface ResolvedRevocationConfig {
+  bus: BusTransport | undefined
+  probeIntervalMs: number
+  probeTimeoutMs: number
+  cache: Required<CacheOptions>
 }
 
 /** Options of the stateless access tokens. */
@@ -119,6 +149,7 @@ export interface ResolvedConfig {
   maxBodyBytes: number
   secureTransport: boolean
   tokens: ResolvedTokenConfig
+  revocation: ResolvedRevocationConfig
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
@@ -235,6 +266,31 @@ function resolveRefresh(options: RefreshOptions, accessTtlSeconds: number): Reso
   return { idleMs, absoluteMs, graceMs }
 }
 
+function resolveRevocation(options: RevocationOptions): ResolvedRevocationConfig {
+  const number = (value: number | undefined, fallback: number, option: string, min: number) => {
+    const resolved = value ?? fallback
+    if (!(Number.isInteger(resolved) && resolved >= min)) {
+      throw new ConfigError(`revocation.${option} must be a whole number of at least ${min}.`)
+    }
+    return resolved
+  }
+  const probeIntervalMs = number(options.probeIntervalMs, 1000, 'probeIntervalMs', 10)
+  const probeTimeoutMs = number(options.probeTimeoutMs, 2000, 'probeTimeoutMs', 10)
+  if (probeTimeoutMs < probeIntervalMs) {
+    throw new ConfigError('revocation.probeTimeoutMs must be at least probeIntervalMs.')
+  }
+  return {
+    bus: options.bus,
+    probeIntervalMs,
+    probeTimeoutMs,
+    cache: {
+      // 0 turns the caches off: every request reads the store.
+      maxEntries: number(options.cache?.maxEntries, 10_000, 'cache.maxEntries', 0),
+      maxAgeMs: number(options.cache?.maxAgeMs, 60_000, 'cache.maxAgeMs', 0),
+    },
+  }
+}
+
 /** Validates options and fills in defaults; throws ConfigError with the option's name. */
 export function resolveConfig(options: LatchkeyOptions): ResolvedConfig {
   const issuerUrl = new URL(parseOrigin(options.issuer, 'issuer'))
@@ -284,5 +340,6 @@ export function resolveConfig(options: LatchkeyOptions): ResolvedConfig {
     maxBodyBytes,
     secureTransport: issuerUrl.protocol === 'https:',
     tokens: resolveTokens(options.tokens ?? {}, issuer),
+    revocation: resolveRevocation(options.revocation ?? {}),
   }
 }

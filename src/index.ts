@@ -3,9 +3,14 @@ import { resolveConfig } from './config.js'
 import { deriveKey } from './crypto/keys.js'
 import type { App, Caller } from './http/app.js'
 import { authenticate, unless401 } from './http/authenticate.js'
+import type { CredentialRequest } from './http/authenticate.js'
 import type { ErrorLogger, Handler } from './http/handler.js'
 import { createHandler } from './http/handler.js'
 import { createRateLimiter } from './http/rate-limit.js'
+import { CredentialCache } from './revocation/cache.js'
+import type { RevocationFeed } from './revocation/feed.js'
+import { createBusFeed, createLocalFeed } from './revocation/feed.js'
+import { publishingStore } from './revocation/publishing-store.js'
 import type { RefreshTokens } from './refresh/families.js'
 import { createRefreshTokens } from './refresh/families.js'
 import type { Sessions } from './sessions/sessions.js'
@@ -20,13 +25,20 @@ export type {
   RateLimitRule,
   RateLimits,
   RefreshOptions,
+  RevocationOptions,
   SessionLifetime,
   TokenOptions,
 } from './config.js'
 export type { ErrorCode } from './errors.js'
+export type { CacheOptions } from './revocation/cache.js'
+export type { RevocationFact } from './revocation/facts.js'
+export type { BusState, RevocationFeed } from './revocation/feed.js'
+export type { BusTransport, TransportListener } from './revocation/transport.js'
 export { AuthError, ConfigError, StoreUnavailableError } from './errors.js'
 export type { Caller } from './http/app.js'
 export type { ConnectionInfo } from './http/client.js'
+export type { CredentialRequest } from './http/authenticate.js'
+export type { HeaderReader } from './http/header-reader.js'
 export type { Handler } from './http/handler.js'
 export type {
   LoginRecord,
@@ -48,31 +60,54 @@ export type { PublicUser } from './users/users.js'
 export interface Latchkey {
   /** The HTTP API: `(Request) => Response`, for any runtime or adapter. */
   handler: Handler
-  /** The caller behind a request's credential, or `null` when there is none or it is dead. */
-  authenticate(request: Request): Promise<Caller | null>
+  /**
+   * The caller behind a request's credential, or `null` when there is none or it is dead.
+   * Takes a `Request` or anything with its `method` and `headers.get`.
+   */
+  authenticate(request: CredentialRequest): Promise<Caller | null>
   users: Users
   sessions: Sessions
   /** Access tokens and their keyring (`tokens.keyring.maintain` rotates on schedule). */
   tokens: AccessTokens
   /** Refresh-token families: start at token-mode login, rotate, detect reuse. */
   refresh: RefreshTokens
+  /** The revocation feed of this node: its bus state, and facts as they arrive. */
+  revocation: RevocationFeed
   config: ResolvedConfig
-  /** Closes the store. */
+  /** Closes the bus and the store. */
   close(): Promise<void>
 }
 
 /** Creates Latchkey from options; throws ConfigError at once when they are wrong. */
 export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger }): Latchkey {
-  const config = resolveConfig(options)
+  const resolved = resolveConfig(options)
+  const { bus, probeIntervalMs, probeTimeoutMs } = resolved.revocation
+  const feed =
+    bus === undefined
+      ? createLocalFeed()
+      : createBusFeed(bus, {
+          probeIntervalMs,
+          probeTimeoutMs,
+        })
+  // Every write that kills a credential goes through here, and so reaches every node.
+  const config = { ...resolved, store: publishingStore(resolved.store, feed) }
   const { store, clock } = config
+  const cacheOptions = config.revocation.cache
   const users = createUsers({ store, hasher: config.passwordHasher, clock })
-  const sessions = createSessions({ store, clock, ...config.session })
+  const sessions = createSessions({
+    store,
+    clock,
+    ...config.session,
+    cache: new CredentialCache(feed, clock, cacheOptions),
+  })
   const tokens = createAccessTokens({
     store,
     clock,
     issuer: config.issuer,
     masterSecret: config.secret,
     config: config.tokens,
+    cache: new CredentialCache(feed, clock, cacheOptions),
+    feed,
   })
   const refresh = createRefreshTokens({
     store,
@@ -83,6 +118,7 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
   })
   const app: App = {
     config,
+    feed,
     users,
     sessions,
     tokens,
@@ -98,7 +134,11 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
     sessions,
     tokens,
     refresh,
+    revocation: feed,
     config,
-    close: () => store.close(),
+    async close() {
+      await feed.close()
+      await store.close()
+    },
   }
 }

@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from '../config.js'
 import type { RefreshTokens } from '../refresh/families.js'
+import type { RevocationFeed } from '../revocation/feed.js'
 import type { LoginRecord, UserRecord } from '../stores/contract.js'
 import type { Sessions } from '../sessions/sessions.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
@@ -10,6 +11,7 @@ import type { RateLimiter } from './rate-limit.js'
 /** What the routes work with: the resolved configuration and the domain services. */
 export interface App {
   config: ResolvedConfig
+  feed: RevocationFeed
   users: Users
   sessions: Sessions
   tokens: AccessTokens

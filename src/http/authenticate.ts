@@ -2,14 +2,24 @@ import { AuthError } from '../errors.js'
 import { readSessionCookie } from '../sessions/cookies.js'
 import { hasCsrfToken, requestSource } from '../sessions/csrf.js'
 import type { App, Caller } from './app.js'
+import type { HeaderReader } from './header-reader.js'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * What authentication reads of a request: its method and headers. A `Request` is one;
+ * a framework adapter can pass its own request without copying it into a `Request`.
+ */
+export interface CredentialRequest {
+  method: string
+  headers: HeaderReader
+}
 
 /**
  * The caller behind the request's credential; `unauthorized` when there is none. A Bearer
  * token wins over a cookie: it is what the client chose to present for this request.
  */
-export async function authenticate(app: App, request: Request): Promise<Caller> {
+export async function authenticate(app: App, request: CredentialRequest): Promise<Caller> {
   const bearer = readBearer(request.headers)
   if (bearer !== null) {
     const { user, login, claims } = await app.tokens.verify(bearer)
@@ -29,7 +39,7 @@ export async function authenticate(app: App, request: Request): Promise<Caller> 
  * request has no Bearer header; a Bearer header of the wrong shape is `invalid_token`.
  * Other schemes are not credentials here and are ignored.
  */
-export function readBearer(headers: Headers): string | null {
+export function readBearer(headers: HeaderReader): string | null {
   const value = headers.get('authorization')
   if (value === null) return null
   const match = /^bearer(?: +(.*))?$/is.exec(value.trim())
@@ -45,7 +55,7 @@ export function readBearer(headers: Headers): string | null {
  * A cookie rides along on every request the browser makes, so an unsafe one must
  * prove it comes from a trusted page: Fetch-Metadata or Origin, and the session's token.
  */
-function requireCsrfProof(app: App, request: Request, caller: Caller): void {
+function requireCsrfProof(app: App, request: CredentialRequest, caller: Caller): void {
   if (requestSource(request.headers, app.config.trustedOrigins) !== 'trusted') {
     throw new AuthError('csrf_failed', 'The request does not come from a trusted origin.')
   }

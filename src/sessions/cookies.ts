@@ -1,3 +1,4 @@
+import type { HeaderReader } from '../http/header-reader.js'
 import { parse, serialize } from 'cookie'
 
 /**
@@ -11,7 +12,7 @@ export const SESSION_COOKIE = '__Host-latchkey-session'
 const MAX_COOKIE_HEADER = 8192
 
 /** The session cookie's value, or `null` when absent, sent twice, or not parsable. */
-export function readSessionCookie(headers: Headers): string | null {
+export function readSessionCookie(headers: HeaderReader): string | null {
   const header = headers.get('cookie')
   if (header === null || header.length > MAX_COOKIE_HEADER) return null
   // The browser keeps one `__Host-` cookie of a name per host, so a second one was
@@ -61,7 +62,7 @@ export const REFRESH_COOKIE = '__Secure-latchkey-refresh'
 export const REFRESH_PATH = '/auth/refresh'
 
 /** The refresh cookie's value, or `null` when absent, sent twice, or not parsable. */
-export function readRefreshCookie(headers: Headers): string | null {
+export function readRefreshCookie(headers: HeaderReader): string | null {
   const header = headers.get('cookie')
   if (header === null || header.length > MAX_COOKIE_HEADER) return null
   if (countCookies(header, REFRESH_COOKIE) !== 1) return null

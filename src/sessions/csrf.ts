@@ -1,3 +1,4 @@
+import type { HeaderReader } from '../http/header-reader.js'
 import { hmac, safeEqual } from '../crypto/keys.js'
 
 export const CSRF_HEADER = 'x-csrf-token'
@@ -8,13 +9,13 @@ export function csrfTokenFor(csrfKey: Uint8Array, loginId: string): string {
 }
 
 /** Whether the request carries the token of this session, compared in constant time. */
-export function hasCsrfToken(headers: Headers, csrfKey: Uint8Array, loginId: string): boolean {
+export function hasCsrfToken(headers: HeaderReader, csrfKey: Uint8Array, loginId: string): boolean {
   const presented = headers.get(CSRF_HEADER)
   return presented !== null && safeEqual(presented, csrfTokenFor(csrfKey, loginId))
 }
 
 /** The origin of a `Referer`, or `null` when it has none. */
-function refererOrigin(headers: Headers): string | null {
+function refererOrigin(headers: HeaderReader): string | null {
   const referer = headers.get('referer')
   if (referer === null) return null
   try {
@@ -31,7 +32,7 @@ function refererOrigin(headers: Headers): string | null {
  */
 export type RequestSource = 'trusted' | 'cross-site' | 'unknown'
 
-export function requestSource(headers: Headers, trusted: ReadonlySet<string>): RequestSource {
+export function requestSource(headers: HeaderReader, trusted: ReadonlySet<string>): RequestSource {
   const site = headers.get('sec-fetch-site')
   if (site === 'cross-site') return 'cross-site'
   const origin = headers.get('origin') ?? refererOrigin(headers)

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js'
 import type { SessionLifetime } from '../config.js'
 import { issueOpaqueToken, parseOpaqueToken, secretMatches } from '../crypto/opaque-token.js'
 import { AuthError } from '../errors.js'
+import type { CredentialCache } from '../revocation/cache.js'
 import type { LoginRecord, Store, UserRecord } from '../stores/contract.js'
 
 /** Where a login came from, kept for the user's "active sessions" list. */
@@ -36,8 +37,10 @@ export function createSessions(deps: {
   lifetime: SessionLifetime
   rememberLifetime: SessionLifetime
   renewFraction: number
+  /** Sessions validated on this node, evicted by revocation facts. */
+  cache: CredentialCache<ValidSession>
 }): Sessions {
-  const { store, clock } = deps
+  const { store, clock, cache } = deps
   const unauthorized = () => new AuthError('unauthorized', 'No valid session.')
 
   return {
@@ -63,6 +66,10 @@ export function createSessions(deps: {
     },
 
     async validate(token) {
+      // The hot path: this exact cookie was validated here, and no fact has touched it.
+      const cached = cache.get(token, clock())
+      if (cached !== undefined) return cached
+      const generation = cache.begin()
       const parsed = parseOpaqueToken(token)
       if (parsed === null) throw unauthorized()
       const login = await store.getLogin(parsed.id)
@@ -77,7 +84,11 @@ export function createSessions(deps: {
       }
       const user = await store.getUserById(login.userId)
       if (user === null) throw unauthorized()
-      return { user, login: await renew(login, now) }
+      const valid = { user, login: await renew(login, now) }
+      // Until the next renewal is due, so that activity is still written on time.
+      const expiresAt = Math.min(renewalDue(valid.login), valid.login.absoluteExpiresAt)
+      cache.fill(token, { value: valid, userId: user.id, loginId: login.id, expiresAt }, generation)
+      return valid
     },
   }
 
@@ -87,12 +98,16 @@ export function createSessions(deps: {
    * session that a concurrent logout has revoked.
    */
   async function renew(login: LoginRecord, now: number): Promise<LoginRecord> {
+    if (now < renewalDue(login)) return login
     const idleMs = login.idleExpiresAt - login.lastSeenAt
-    if (now - login.lastSeenAt < idleMs * deps.renewFraction) return login
     const idleExpiresAt = Math.min(now + idleMs, login.absoluteExpiresAt)
     if (!(await store.touchLogin(login.id, now, idleExpiresAt))) {
       throw new AuthError('session_revoked', 'This session has been revoked.')
     }
     return { ...login, lastSeenAt: now, idleExpiresAt }
+  }
+
+  function renewalDue(login: LoginRecord): number {
+    return login.lastSeenAt + (login.idleExpiresAt - login.lastSeenAt) * deps.renewFraction
   }
 }

@@ -2,6 +2,8 @@ import type { Clock } from '../clock.js'
 import { randomId } from '../crypto/opaque-token.js'
 import type { ResolvedTokenConfig } from '../config.js'
 import { AuthError } from '../errors.js'
+import type { CredentialCache } from '../revocation/cache.js'
+import type { RevocationFeed } from '../revocation/feed.js'
 import type { LoginRecord, Store, UserRecord } from '../stores/contract.js'
 import type { ClientInfo } from '../sessions/sessions.js'
 import { signAccessToken } from './access-token.js'
@@ -53,8 +55,11 @@ export function createAccessTokens(deps: {
   issuer: string
   masterSecret: Uint8Array
   config: ResolvedTokenConfig
+  /** Tokens verified on this node, evicted by revocation facts. */
+  cache: CredentialCache<ValidToken>
+  feed: RevocationFeed
 }): AccessTokens {
-  const { store, clock, issuer, config } = deps
+  const { store, clock, issuer, config, cache } = deps
   const keyring = new Keyring({
     store,
     masterSecret: deps.masterSecret,
@@ -76,6 +81,15 @@ export function createAccessTokens(deps: {
     skewSeconds: config.skewSeconds,
   })
   const revoked = () => new AuthError('token_revoked', 'This access token has been revoked.')
+  // Another node added or retired a key: load the keyring again rather than wait for a miss.
+  deps.feed.subscribe({
+    facts(facts, remote) {
+      if (remote && facts.some((fact) => fact.type === 'key')) {
+        keyring.refresh().catch(() => undefined)
+      }
+    },
+    flush: () => undefined,
+  })
 
   /** Checks the token; an unknown kid reloads the keys once (another node may have rotated). */
   async function checked(token: string, now: number): Promise<AccessTokenClaims> {
@@ -135,6 +149,10 @@ export function createAccessTokens(deps: {
 
     async verify(token) {
       const now = clock()
+      // The hot path: this exact token was verified here, and no fact has touched it.
+      const cached = cache.get(token, now)
+      if (cached !== undefined) return cached
+      const generation = cache.begin()
       const claims = await checked(token, now)
       const user = await store.getUserById(claims.sub)
       if (user === null) throw new AuthError('invalid_token', 'The token names no known user.')
@@ -144,7 +162,12 @@ export function createAccessTokens(deps: {
       if (login.revokedAt !== null || now >= login.absoluteExpiresAt) throw revoked()
       if (now >= login.idleExpiresAt) throw revoked()
       if (await store.isTokenDenied(claims.jti, now)) throw revoked()
-      return { user, login, claims }
+      const valid = { user, login, claims }
+      // Never past `exp` (the skew is left to the full check) nor the login's own end.
+      const expiresAt = Math.min(claims.exp * 1000, login.idleExpiresAt, login.absoluteExpiresAt)
+      const entry = { value: valid, userId: user.id, loginId: login.id, jti: claims.jti, expiresAt }
+      cache.fill(token, entry, generation)
+      return valid
     },
 
     // Until `exp` plus the skew: the verifier still accepts the token that long.

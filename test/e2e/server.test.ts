@@ -111,7 +111,10 @@ describe('the standalone server, as a new user runs it', () => {
 
   it('answers /healthz with the store state', async () => {
     const health = await client(base).send('/healthz')
-    assert.deepEqual(health.json, { status: 'ok', checks: { store: 'ok' } })
+    assert.deepEqual(health.json, {
+      status: 'ok',
+      checks: { store: 'ok', bus: 'local', transport: 'memory' },
+    })
   })
 })
 

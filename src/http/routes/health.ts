@@ -2,7 +2,10 @@ import type { App } from '../app.js'
 import { json } from '../responses.js'
 import type { Route } from '../router.js'
 
-/** `GET /healthz`: 200 when the store answers, 503 otherwise. */
+/**
+ * `GET /healthz`: 503 when the store does not answer. A lost bus leaves the node correct
+ * (it reads the store instead of its caches), so it answers 200 with `degraded`.
+ */
 export function healthRoutes(app: App): Route[] {
   return [
     {
@@ -13,9 +16,11 @@ export function healthRoutes(app: App): Route[] {
           () => 'ok' as const,
           () => 'unavailable' as const,
         )
+        const bus = app.feed.state === 'down' ? 'unavailable' : app.feed.state
+        const status = store !== 'ok' ? 'unavailable' : bus === 'unavailable' ? 'degraded' : 'ok'
         return json(store === 'ok' ? 200 : 503, {
-          status: store === 'ok' ? 'ok' : 'unavailable',
-          checks: { store },
+          status,
+          checks: { store, bus, transport: app.feed.transport },
         })
       },
     },
