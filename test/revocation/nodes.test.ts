@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { Store } from '../../src/stores/contract.js'
+import { memoryStore } from '../../src/stores/memory.js'
+import {
+  authed,
+  bearer,
+  harness,
+  login,
+  manualClock,
+  newUser,
+  PASSWORD,
+  tokenLogin,
+  type Harness,
+} from '../harness.js'
+import { memoryWire, until } from './memory-wire.js'
+
+const fast = { probeIntervalMs: 20, probeTimeoutMs: 60 }
+
+/** A store that counts the reads on the hot path, to prove the caches answer. */
+function counting(store: Store) {
+  const reads = { logins: 0, users: 0, denials: 0 }
+  const wrapped: Store = Object.assign(Object.create(null) as Store, store, {
+    getLogin: (id: string) => (reads.logins++, store.getLogin(id)),
+    getUserById: (id: string) => (reads.users++, store.getUserById(id)),
+    isTokenDenied: (jti: string, now: number) => (reads.denials++, store.isTokenDenied(jti, now)),
+  })
+  return { store: wrapped, reads }
+}
+
+/** Several nodes over one store and one bus, as separate processes would be. */
+async function cluster(count: number, wire = memoryWire()) {
+  const shared = memoryStore()
+  const clock = manualClock()
+  const nodes = Array.from({ length: count }, () => {
+    const { store, reads } = counting(shared)
+    return { ...harness({ store, clock, revocation: { bus: wire.transport(), ...fast } }), reads }
+  })
+  await until(() => nodes.every((node) => node.latchkey.revocation.trusted))
+  return { nodes, wire, clock }
+}
+
+const session = (h: Harness, cookie: string) => h.send('/auth/session', { headers: { cookie } })
+
+async function closeAll(nodes: Harness[]) {
+  await Promise.all(nodes.map((node) => node.latchkey.revocation.close()))
+}
+
+describe('local caches', () => {
+  it('answer a repeated cookie session and Bearer token without reading the store', async () => {
+    const { nodes } = await cluster(1)
+    const [a] = nodes
+    assert.ok(a)
+    const { email, session: browser } = await newUser(a)
+    const token = await tokenLogin(a, email)
+    assert.equal((await session(a, browser.cookie)).status, 200)
+    assert.equal(
+      (await a.send('/auth/session', { headers: bearer(token.accessToken) })).status,
+      200,
+    )
+    const before = { ...a.reads }
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await session(a, browser.cookie)).status, 200)
+      const response = await a.send('/auth/session', { headers: bearer(token.accessToken) })
+      assert.equal(response.status, 200)
+    }
+    assert.deepEqual(a.reads, before)
+    await closeAll(nodes)
+  })
+
+  it('still write activity on time: a cached session renews and then expires when idle', async () => {
+    const { nodes, clock } = await cluster(1)
+    const [a] = nodes
+    assert.ok(a)
+    const { session: browser } = await newUser(a)
+    assert.equal((await session(a, browser.cookie)).status, 200)
+    // Idle 30 min by default; each step stays inside it, so the session must live on.
+    for (let i = 0; i < 10; i++) {
+      clock.advance(20 * 60_000)
+      assert.equal((await session(a, browser.cookie)).status, 200)
+    }
+    clock.advance(31 * 60_000)
+    const expired = await session(a, browser.cookie)
+    assert.equal(expired.status, 401)
+    await closeAll(nodes)
+  })
+})
+
+describe('revocation across nodes', () => {
+  it('a logout on one node is refused at once on the others, whose caches held the session', async () => {
+    const { nodes } = await cluster(3)
+    const [a, b, c] = nodes
+    assert.ok(a && b && c)
+    const { session: browser } = await newUser(a)
+    for (const node of nodes) assert.equal((await session(node, browser.cookie)).status, 200)
+    const out = await c.send('/auth/logout', {
+      method: 'POST',
+      headers: authed(browser),
+      body: '{}',
+    })
+    assert.equal(out.status, 204)
+    for (const node of [a, b]) {
+      const refused = await session(node, browser.cookie)
+      assert.equal(refused.status, 401)
+    }
+    await closeAll(nodes)
+  })
+
+  it('a password change on one node kills every other login and token on every node', async () => {
+    const { nodes } = await cluster(3)
+    const [a, b, c] = nodes
+    assert.ok(a && b && c)
+    const { email, session: first } = await newUser(a)
+    const second = await login(b, email)
+    const token = await tokenLogin(a, email)
+    for (const node of [a, b]) {
+      assert.equal((await session(node, second.cookie)).status, 200)
+      const ok = await node.send('/auth/session', { headers: bearer(token.accessToken) })
+      assert.equal(ok.status, 200)
+    }
+    const changed = await c.send('/auth/password', {
+      method: 'POST',
+      headers: authed(first),
+      body: JSON.stringify({ currentPassword: PASSWORD, newPassword: 'a whole new passphrase 42' }),
+    })
+    assert.equal(changed.status, 200)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    for (const node of [a, b]) {
+      assert.equal((await session(node, second.cookie)).status, 401)
+      const refused = await node.send('/auth/session', { headers: bearer(token.accessToken) })
+      assert.equal(refused.status, 401)
+      assert.equal(((await refused.json()) as { error: string }).error, 'token_revoked')
+    }
+    await closeAll(nodes)
+  })
+
+  it('a node that lost its bus reads the store, so a revocation it never heard still counts', async () => {
+    const wire = memoryWire()
+    const { nodes } = await cluster(2, wire)
+    const [a, b] = nodes
+    assert.ok(a && b)
+    const { session: browser } = await newUser(a)
+    assert.equal((await session(b, browser.cookie)).status, 200)
+    // The bus swallows everything from here on: B never hears of the logout.
+    wire.blackhole = true
+    const out = await a.send('/auth/logout', {
+      method: 'POST',
+      headers: authed(browser),
+      body: '{}',
+    })
+    assert.equal(out.status, 204)
+    await until(() => !b.latchkey.revocation.trusted)
+    assert.equal((await session(b, browser.cookie)).status, 401)
+    const health = await b.send('/healthz')
+    assert.equal(((await health.json()) as { status: string }).status, 'degraded')
+    wire.blackhole = false
+    await until(() => b.latchkey.revocation.trusted)
+    assert.equal((await session(b, browser.cookie)).status, 401)
+    await closeAll(nodes)
+  })
+
+  it('two nodes without a shared bus: the cache of one never hears the other', async () => {
+    // Local feeds over one store, a misconfigured deployment: B's cache keeps the session
+    // A logged out. It is what the bus prevents, and it shows the tests above can fail.
+    const store = memoryStore()
+    const clock = manualClock()
+    const a = harness({ store, clock })
+    const b = harness({ store, clock })
+    const { session: browser } = await newUser(a)
+    assert.equal((await session(b, browser.cookie)).status, 200)
+    await a.send('/auth/logout', { method: 'POST', headers: authed(browser), body: '{}' })
+    assert.equal((await session(b, browser.cookie)).status, 200)
+  })
+})
