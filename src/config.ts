@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js'
 import { systemClock } from './clock.js'
 import type { PasswordHasher } from './crypto/password-hasher.js'
+import type { EventHandlers } from './events.js'
 import { argon2idHasher } from './crypto/password-hasher.js'
 import { ConfigError } from './errors.js'
 import type { CacheOptions } from './revocation/cache.js'
@@ -55,6 +56,8 @@ export interface LatchkeyOptions {
   tokens?: TokenOptions
   /** How revocations reach every node, and the local caches they evict. */
   revocation?: RevocationOptions
+  /** Handlers for an audit log: login, logout, refresh, reuse detected, revocation, … */
+  events?: EventHandlers
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { LatchkeyOptions, ResolvedConfig } from './config.js'
 import { resolveConfig } from './config.js'
 import { deriveKey } from './crypto/keys.js'
+import type { Events } from './events.js'
+import { createEvents } from './events.js'
 import type { App, Caller } from './http/app.js'
 import { authenticate, unless401 } from './http/authenticate.js'
 import type { CredentialRequest } from './http/authenticate.js'
@@ -30,10 +32,11 @@ export type {
   TokenOptions,
 } from './config.js'
 export type { ErrorCode } from './errors.js'
+export type { EventHandler, EventHandlers, EventName, Events, LatchkeyEvents } from './events.js'
 export type { CacheOptions } from './revocation/cache.js'
 export type { RevocationFact } from './revocation/facts.js'
 export type { BusState, RevocationFeed } from './revocation/feed.js'
-export type { BusTransport, TransportListener } from './revocation/transport.js'
+export type { BusTransport, RetainSource, TransportListener } from './revocation/transport.js'
 export { AuthError, ConfigError, StoreUnavailableError } from './errors.js'
 export type { Caller } from './http/app.js'
 export type { ConnectionInfo } from './http/client.js'
@@ -65,12 +68,16 @@ export interface Latchkey {
    * Takes a `Request` or anything with its `method` and `headers.get`.
    */
   authenticate(request: CredentialRequest): Promise<Caller | null>
+  /** The caller behind a request's credential, or an `AuthError` saying precisely why not. */
+  check(request: CredentialRequest): Promise<Caller>
   users: Users
   sessions: Sessions
   /** Access tokens and their keyring (`tokens.keyring.maintain` rotates on schedule). */
   tokens: AccessTokens
   /** Refresh-token families: start at token-mode login, rotate, detect reuse. */
   refresh: RefreshTokens
+  /** Events for an app's audit log: `latchkey.events.on('login', handler)`. */
+  events: Events
   /** The revocation feed of this node: its bus state, and facts as they arrive. */
   revocation: RevocationFeed
   config: ResolvedConfig
@@ -89,10 +96,27 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
           probeIntervalMs,
           probeTimeoutMs,
         })
+  // Late subscribers (latchkey/verify) rebuild what they missed from the bus's log, which
+  // this node seeds from the store on every connect: as far back as a token can live.
+  bus?.retain?.({
+    windowMs: (resolved.tokens.accessTokenTtlSeconds + resolved.tokens.skewSeconds) * 1000,
+    load: (since) => resolved.store.listRevocationFacts(since, resolved.clock()),
+  })
   // Every write that kills a credential goes through here, and so reaches every node.
   const config = { ...resolved, store: publishingStore(resolved.store, feed) }
   const { store, clock } = config
   const cacheOptions = config.revocation.cache
+  const logger = options.logger ?? { error: (message, error) => console.error(message, error) }
+  const events = createEvents(options.events ?? {}, (name, error) =>
+    logger.error(`a ${name} event handler failed`, error),
+  )
+  // Facts written here, whatever wrote them; other nodes report their own.
+  feed.subscribe({
+    facts: (facts, remote) => {
+      if (!remote) events.emit('revocation', { facts })
+    },
+    flush: () => undefined,
+  })
   const users = createUsers({ store, hasher: config.passwordHasher, clock })
   const sessions = createSessions({
     store,
@@ -115,10 +139,12 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
     tokens,
     key: deriveKey(config.secret, 'refresh'),
     config: config.tokens.refresh,
+    events,
   })
   const app: App = {
     config,
     feed,
+    events,
     users,
     sessions,
     tokens,
@@ -126,14 +152,15 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
     rateLimiter: createRateLimiter(store, clock, deriveKey(config.secret, 'rate-limit')),
     csrfKey: deriveKey(config.secret, 'csrf'),
   }
-  const logger = options.logger ?? { error: (message, error) => console.error(message, error) }
   return {
     handler: createHandler(app, logger),
     authenticate: (request) => unless401(authenticate(app, request)),
+    check: (request) => authenticate(app, request),
     users,
     sessions,
     tokens,
     refresh,
+    events,
     revocation: feed,
     config,
     async close() {

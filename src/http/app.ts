@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from '../config.js'
+import type { Events } from '../events.js'
 import type { RefreshTokens } from '../refresh/families.js'
 import type { RevocationFeed } from '../revocation/feed.js'
 import type { LoginRecord, UserRecord } from '../stores/contract.js'
@@ -12,6 +13,7 @@ import type { RateLimiter } from './rate-limit.js'
 export interface App {
   config: ResolvedConfig
   feed: RevocationFeed
+  events: Events
   users: Users
   sessions: Sessions
   tokens: AccessTokens

@@ -3,6 +3,7 @@ import type { ResolvedRefreshConfig } from '../config.js'
 import { hmac } from '../crypto/keys.js'
 import { hashSecret, parseOpaqueToken, randomId, secretMatches } from '../crypto/opaque-token.js'
 import { AuthError } from '../errors.js'
+import type { Events } from '../events.js'
 import type { ClientInfo } from '../sessions/sessions.js'
 import type { LoginRecord, RefreshTokenRecord, Store, UserRecord } from '../stores/contract.js'
 import type { SignedAccessToken } from '../tokens/access-token.js'
@@ -41,8 +42,9 @@ export function createRefreshTokens(deps: {
   /** A key derived from the master secret for refresh tokens only. */
   key: Uint8Array
   config: ResolvedRefreshConfig
+  events: Events
 }): RefreshTokens {
-  const { store, clock, tokens, key, config } = deps
+  const { store, clock, tokens, key, config, events } = deps
 
   // The secret of a refresh token is HMAC(key, id) rather than random bytes. Only its
   // SHA-256 is stored, yet a parent re-presented inside the grace window must get the
@@ -102,6 +104,7 @@ export function createRefreshTokens(deps: {
         // Activity pushes the idle expiry forward; nothing moves the absolute one.
         const idleExpiresAt = Math.min(now + config.idleMs, login.absoluteExpiresAt)
         if (await store.rotateRefreshToken(parent.id, child, now, idleExpiresAt)) {
+          events.emit('refresh', { userId: user.id, loginId: login.id })
           return issued(user, { ...login, lastSeenAt: now, idleExpiresAt }, child.id)
         }
         // A concurrent rotation of the same parent won: answer as a retry of that one.
@@ -113,11 +116,13 @@ export function createRefreshTokens(deps: {
         parent.spentAt !== null &&
         now < parent.spentAt + config.graceMs
       ) {
+        events.emit('refresh', { userId: user.id, loginId: login.id })
         return issued(user, login, parent.childId)
       }
       // Two holders of one token: the thief or the victim presented it second. Which
       // is unknowable, so the whole family dies, its newest token and access tokens too.
       await store.revokeLogin(parent.userId, parent.familyId, now)
+      events.emit('refreshReuse', { userId: parent.userId, loginId: parent.familyId })
       throw new AuthError(
         'refresh_token_reused',
         'This refresh token was already used; its whole login has been revoked.',

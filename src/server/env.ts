@@ -24,6 +24,10 @@ export interface ServerEnv {
   production: boolean
   dataDir: string
   database: DatabaseConfig
+  /** `REDIS_URL`: the cache, counters and bus in front of the database; may hold a password. */
+  redisUrl: string | undefined
+  /** `LATCHKEY_REDIS_PREFIX`: keys and the bus channel, so deployments can share one Redis. */
+  redisPrefix: string
   trustProxyHops: number
   tokens: {
     alg: SigningAlg
@@ -69,6 +73,8 @@ export function readServerEnv(env: Env, cwd: string = process.cwd()): ServerEnv 
     production,
     dataDir,
     database: readDatabase(nonEmpty(env['DATABASE_URL']), dataDir, cwd),
+    redisUrl: readRedisUrl(nonEmpty(env['REDIS_URL'])),
+    redisPrefix: readRedisPrefix(nonEmpty(env['LATCHKEY_REDIS_PREFIX'])),
     trustProxyHops: readInteger(env, 'LATCHKEY_TRUST_PROXY', 0, 0, 10),
     tokens: readTokens(env),
   }
@@ -111,6 +117,26 @@ function readDatabase(url: string | undefined, dataDir: string, cwd: string): Da
   throw new ConfigError(
     'DATABASE_URL must be postgres://... or sqlite:<path> (or unset for ./data/latchkey.db).',
   )
+}
+
+function readRedisUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined
+  const urls = url.split(',').map((part) => part.trim())
+  // Never echo the URL: it may carry a password.
+  if (!urls.every((part) => /^rediss?:\/\/[^\s]+$/.test(part))) {
+    throw new ConfigError(
+      'REDIS_URL must be redis://host:port (or rediss://), or several separated by commas for a Redis Cluster.',
+    )
+  }
+  return url
+}
+
+function readRedisPrefix(prefix: string | undefined): string {
+  if (prefix === undefined) return 'latchkey:'
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) {
+    throw new ConfigError('LATCHKEY_REDIS_PREFIX must be 1 to 64 of A-Z a-z 0-9 : _ . -')
+  }
+  return prefix
 }
 
 function readInteger(env: Env, name: string, fallback: number, min: number, max: number): number {

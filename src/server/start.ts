@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { createNodeServer } from '../adapters/node-http.js'
 import type { Latchkey } from '../index.js'
 import { createLatchkey } from '../index.js'
+import type { BusTransport } from '../revocation/transport.js'
 import type { Store } from '../stores/contract.js'
 import type { DatabaseConfig, ServerEnv } from './env.js'
 import { developmentSecret } from './secret.js'
@@ -33,9 +34,14 @@ const KEY_INTERVAL_MS = 60_000
 export async function openLatchkey(env: ServerEnv, logger: ServerLogger): Promise<Latchkey> {
   const secret =
     env.secret ?? (await developmentSecret(env.dataDir, (message) => logger.warn(message)))
-  const store = await openStore(env.database)
+  const database = await openStore(env.database)
+  const store =
+    env.redisUrl === undefined ? database : await withRedis(database, env.redisUrl, env.redisPrefix)
+  const bus = await openBus(env)
+  logger.info(`revocation bus: ${bus?.name ?? 'in-process (one node)'}`)
   return createLatchkey({
     store,
+    revocation: { bus },
     issuer: env.issuer,
     secret,
     trustedOrigins: env.trustedOrigins,
@@ -98,6 +104,28 @@ export async function openStore(database: DatabaseConfig): Promise<Store> {
   }
   const { openSqliteStore } = await import('../stores/sql/sqlite.js')
   return openSqliteStore({ filename: database.filename })
+}
+
+/** Puts the Redis cache and counters in front of the database, which stays the source of truth. */
+async function withRedis(store: Store, url: string, prefix: string): Promise<Store> {
+  const { redisLayer } = await import('../stores/redis/index.js')
+  return redisLayer(store, { redis: url, prefix })
+}
+
+/**
+ * The bus between nodes: Redis pub/sub when there is a Redis, else Postgres
+ * LISTEN/NOTIFY; SQLite is one node, so its facts stay in the process.
+ */
+async function openBus(env: ServerEnv): Promise<BusTransport | undefined> {
+  if (env.redisUrl !== undefined) {
+    const { redisBus } = await import('../revocation/redis-bus.js')
+    return redisBus({ url: env.redisUrl, channel: `${env.redisPrefix}revocations` })
+  }
+  if (env.database.kind === 'postgres') {
+    const { postgresBus } = await import('../revocation/postgres-bus.js')
+    return postgresBus({ connectionString: env.database.url })
+  }
+  return undefined
 }
 
 /** Applies pending migrations to the configured database (`latchkey migrate`); returns their names. */

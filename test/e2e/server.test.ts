@@ -2,41 +2,10 @@ import assert from 'node:assert/strict'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { client } from './client.js'
 import { freePort, runCli, startCli, tempDataDir, type ServerProcess } from './process.js'
 
 const PASSWORD = 'correct horse battery staple'
-
-/** A browser-like client with one cookie jar, talking to the real server. */
-function client(base: string) {
-  let cookie = ''
-  let csrfToken = ''
-  return {
-    get csrfToken() {
-      return csrfToken
-    },
-    get cookie() {
-      return cookie
-    },
-    async send(path: string, init: { method?: string; body?: unknown; cookie?: string } = {}) {
-      const headers: Record<string, string> = { origin: base }
-      if (init.body !== undefined) headers['content-type'] = 'application/json'
-      const jar = init.cookie ?? cookie
-      if (jar !== '') headers['cookie'] = jar
-      if (csrfToken !== '' && init.cookie === undefined) headers['x-csrf-token'] = csrfToken
-      const response = await fetch(base + path, {
-        method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-        headers,
-        body: init.body === undefined ? null : JSON.stringify(init.body),
-      })
-      const setCookie = response.headers.getSetCookie()[0]
-      if (setCookie !== undefined) cookie = setCookie.split(';')[0]!
-      const text = await response.text()
-      const json = text === '' ? null : (JSON.parse(text) as Record<string, unknown>)
-      if (json !== null && typeof json['csrfToken'] === 'string') csrfToken = json['csrfToken']
-      return { status: response.status, json, headers: response.headers }
-    },
-  }
-}
 
 describe('the standalone server, as a new user runs it', () => {
   let dataDir: string

@@ -4,6 +4,7 @@ import {
   clearedSessionCookie,
   readSessionCookie,
 } from '../../sessions/cookies.js'
+import { AuthError } from '../../errors.js'
 import { requestSource } from '../../sessions/csrf.js'
 import { parseEmail } from '../../users/email.js'
 import { publicUser } from '../../users/users.js'
@@ -48,6 +49,7 @@ export function authRoutes(app: App): Route[] {
           { name: 'signup-ip', subject: client.ip ?? '', rule: rateLimits.signupPerIp },
         ])
         const user = await users.signup(body.email, body.password)
+        app.events.emit('signup', { userId: user.id, email: user.email, ip: client.ip })
         return json(201, { user: publicUser(user) })
       },
     },
@@ -63,13 +65,23 @@ export function authRoutes(app: App): Route[] {
           { name: 'login-ip', subject: client.ip ?? '', rule: rateLimits.loginPerIp },
           { name: 'login-account', subject: account, rule: rateLimits.loginPerAccount },
         ])
-        const user = await users.authenticate(body.email, body.password)
+        const user = await users.authenticate(body.email, body.password).catch((error: unknown) => {
+          if (error instanceof AuthError && error.code === 'invalid_credentials') {
+            app.events.emit('loginFailed', { email: body.email, ip: client.ip })
+          }
+          throw error
+        })
+        const loggedIn = (loginId: string, kind: 'session' | 'token') =>
+          app.events.emit('login', { userId: user.id, loginId, kind, ...client })
         if (body.mode === 'token') {
           const issued = await app.refresh.start(user, client)
+          loggedIn(issued.login.id, 'token')
           return tokenResponse(issued, body.transport, config.clock())
         }
         await endPresentedSession(app, request)
-        return newSessionResponse(app, user, await sessions.create(user, client, body.remember))
+        const created = await sessions.create(user, client, body.remember)
+        loggedIn(created.login.id, 'session')
+        return newSessionResponse(app, user, created)
       },
     },
     {
@@ -91,8 +103,11 @@ export function authRoutes(app: App): Route[] {
             : requestSource(request.headers, config.trustedOrigins) === 'trusted'
               ? [clearedRefreshCookie()]
               : []
+        const loggedOut = () =>
+          app.events.emit('logout', { userId: user.id, loginId: login.id, scope })
         if (scope === 'others') {
           await store.revokeUserLogins(user.id, login.id, now)
+          loggedOut()
           return noContent()
         }
         if (scope === 'global') {
@@ -104,6 +119,7 @@ export function authRoutes(app: App): Route[] {
           // The denial outlives the login row: deleteExpired may drop a revoked login.
           if (caller.via === 'bearer') await app.tokens.deny(caller.claims)
         }
+        loggedOut()
         return noContent(cleared)
       },
     },

@@ -71,6 +71,7 @@ export function sessionRoutes(app: App): Route[] {
         // Every login dies, this one included: the caller continues on a new session id,
         // as after any privilege change.
         await users.changePassword(user, body.newPassword, null)
+        app.events.emit('passwordChange', { userId: user.id })
         const client = clientInfo(request, connection, config.trustProxyHops)
         const fresh = await store.getUserById(user.id)
         if (fresh === null) throw new AuthError('unauthorized', 'The account no longer exists.')
