@@ -148,14 +148,17 @@ export function createBusFeed(transport: BusTransport, options: FeedOptions = {}
   const timer = setInterval(probe, probeIntervalMs)
   timer.unref()
 
-  async function send(payload: string): Promise<void> {
+  /** Retries a publish that failed, with backoff, until it goes through or the feed closes. */
+  async function resend(payload: string): Promise<void> {
+    logger.warn('latchkey: could not publish revocation facts; retrying')
     for (let attempt = 0; !closed; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS[Math.min(attempt, 3)]))
+      if (closed) return
       try {
         await transport.publish(payload)
         return
       } catch {
-        if (attempt === 0) logger.warn(`latchkey: could not publish revocation facts; retrying`)
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS[Math.min(attempt, 3)]))
+        // Still away: the next attempt waits longer.
       }
     }
   }
@@ -180,7 +183,7 @@ export function createBusFeed(transport: BusTransport, options: FeedOptions = {}
       try {
         await transport.publish(payload)
       } catch {
-        void send(payload)
+        void resend(payload)
       }
     },
     subscribe(listener) {
