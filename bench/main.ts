@@ -1,8 +1,12 @@
 // `npm run bench`: every benchmark in one run, JWT verification first.
 import { runAdapterBench } from './http-adapter.js'
 import { runJwtBench } from './jwt.js'
+import { runProtectedBench } from './protected.js'
 import { runRefreshBench } from './refresh.js'
+import { runRevocationLagBench } from './revocation-lag.js'
 
 await runJwtBench()
 await runAdapterBench()
 await runRefreshBench()
+await runProtectedBench()
+await runRevocationLagBench()

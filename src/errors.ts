@@ -12,13 +12,16 @@ export type ErrorCode =
   | 'session_revoked'
   | 'invalid_refresh_token'
   | 'refresh_token_reused'
+  | 'login_not_fresh'
   | 'csrf_failed'
+  | 'insufficient_role'
   | 'rate_limited'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'not_found'
   | 'method_not_allowed'
   | 'store_unavailable'
+  | 'revocation_unavailable'
   | 'internal_error'
 
 const STATUS: Record<ErrorCode, number> = {
@@ -34,13 +37,16 @@ const STATUS: Record<ErrorCode, number> = {
   session_revoked: 401,
   invalid_refresh_token: 401,
   refresh_token_reused: 401,
+  login_not_fresh: 401,
   csrf_failed: 403,
+  insufficient_role: 403,
   rate_limited: 429,
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_found: 404,
   method_not_allowed: 405,
   store_unavailable: 503,
+  revocation_unavailable: 503,
   internal_error: 500,
 }
 

@@ -1,7 +1,9 @@
 import { getRequestListener, RequestError } from '@hono/node-server'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { AuthError } from '../errors.js'
+import type { CredentialRequest } from '../http/authenticate.js'
 import type { Handler } from '../http/handler.js'
+import { credentialRequest } from './guard-node.js'
 import { errorResponse, secureHeaders } from '../http/responses.js'
 
 /** Options of the node:http adapter. */
@@ -21,6 +23,20 @@ export interface NodeServerOptions {
  * measurement against plain node:http and a naive copy into a Request).
  */
 export function createNodeServer(handler: Handler, options: NodeServerOptions = {}): Server {
+  return createServer(
+    { requestTimeout: 30_000, headersTimeout: 10_000 },
+    createNodeListener(handler, options),
+  )
+}
+
+/**
+ * The same translation as a node:http request listener, for a server of the app's own:
+ * send `/auth/*`, `/.well-known/*` and `/healthz` here and keep the other routes.
+ */
+export function createNodeListener(
+  handler: Handler,
+  options: NodeServerOptions = {},
+): (incoming: IncomingMessage, outgoing: ServerResponse) => void {
   const listener = getRequestListener(
     (request, env) => handler(request, { remoteAddress: env.incoming.socket.remoteAddress }),
     {
@@ -40,8 +56,16 @@ export function createNodeServer(handler: Handler, options: NodeServerOptions = 
       overrideGlobalObjects: options.overrideGlobalObjects ?? true,
     },
   )
-  return createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (incoming, outgoing) => {
+  return (incoming, outgoing) => {
     // The listener answers every failure itself; nothing is left to reject.
     void listener(incoming, outgoing)
-  })
+  }
+}
+
+/**
+ * A node:http request as `latchkey.authenticate` reads it, without copying its headers
+ * into a `Headers` (which costs more than the check itself on a cached credential).
+ */
+export function credentialsOf(incoming: IncomingMessage): CredentialRequest {
+  return credentialRequest(incoming.method ?? 'GET', incoming.headers)
 }

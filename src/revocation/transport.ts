@@ -1,3 +1,5 @@
+import type { RevocationFact } from './facts.js'
+
 /**
  * What a bus needs from the wire: publish a payload to every node, and deliver every
  * payload on the channel (this node's own included). Redis pub/sub and Postgres
@@ -15,6 +17,20 @@ export interface BusTransport {
   /** Sends one payload; rejects when it could not be handed to the server. */
   publish(payload: string): Promise<void>
   close(): Promise<void>
+  /**
+   * Keeps a log of recent facts beside the channel for subscribers that start late. A
+   * server node calls it once; on every (re)connect the transport loads the facts of the
+   * last `windowMs` from the store, writes them and marks the log complete.
+   */
+  retain?(source: RetainSource): void
+}
+
+/** Where a transport that keeps a log reads the facts of the window from: the store. */
+export interface RetainSource {
+  /** How far back the log must reach: the longest an access token can outlive a fact. */
+  windowMs: number
+  /** The facts that took effect since `since` (epoch ms). */
+  load(since: number): Promise<RevocationFact[]>
 }
 
 /** Callbacks of a started transport. */

@@ -38,7 +38,6 @@ export async function openLatchkey(env: ServerEnv, logger: ServerLogger): Promis
   const store =
     env.redisUrl === undefined ? database : await withRedis(database, env.redisUrl, env.redisPrefix)
   const bus = await openBus(env)
-  logger.info(`revocation bus: ${bus?.name ?? 'in-process (one node)'}`)
   return createLatchkey({
     store,
     revocation: { bus },
@@ -59,6 +58,10 @@ export async function openLatchkey(env: ServerEnv, logger: ServerLogger): Promis
 /** Opens the store (applying migrations), builds Latchkey and starts listening. */
 export async function startServer(env: ServerEnv, logger: ServerLogger): Promise<RunningServer> {
   const latchkey = await openLatchkey(env, logger)
+  const { revocation } = latchkey
+  logger.info(
+    `revocation bus: ${revocation.state === 'local' ? 'in-process (one node)' : revocation.transport}`,
+  )
   const { store, clock } = latchkey.config
   const { keyring } = latchkey.tokens
   const { rotationIntervalMs } = latchkey.config.tokens

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { StoreUnavailableError } from '../errors.js'
 import { refreshConformanceTests } from './conformance-refresh.js'
+import { revocationConformanceTests } from './conformance-revocation.js'
 import { tokenConformanceTests } from './conformance-tokens.js'
 import type { LoginRecord, Store, UserRecord } from './contract.js'
 
@@ -357,5 +358,6 @@ export function storeConformanceSuite(
 
     tokenConformanceTests(() => store)
     refreshConformanceTests(() => store)
+    revocationConformanceTests(() => store)
   })
 }

@@ -3,6 +3,7 @@
  * Every implementation passes the suite in `conformance.ts`. Times are epoch
  * milliseconds; callers pass `now` so that stores never read a clock.
  */
+import type { RevocationFact } from '../revocation/facts.js'
 import type { KeyStore } from '../tokens/key-store.js'
 
 export type { SigningKeyRecord } from '../tokens/key-store.js'
@@ -127,6 +128,13 @@ export interface Store extends KeyStore {
   denyToken(jti: string, expiresAt: number): Promise<void>
   /** Whether a jti is denied at `now`; a denial ends at its `expiresAt`. */
   isTokenDenied(jti: string, now: number): Promise<boolean>
+
+  /**
+   * The revocations a late subscriber must still hear: logins revoked at or after `since`,
+   * tokens denied past `now` (until their expiry), and users changed at or after `since`
+   * (with their current token version). Unordered.
+   */
+  listRevocationFacts(since: number, now: number): Promise<RevocationFact[]>
 
   /**
    * Deletes logins (with their refresh tokens), counters and denials that ended by `now`;

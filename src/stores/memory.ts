@@ -1,3 +1,4 @@
+import type { RevocationFact } from '../revocation/facts.js'
 import type {
   LoginRecord,
   RateLimitHit,
@@ -178,6 +179,25 @@ export function memoryStore(): Store {
       run(() => {
         const until = deniedTokens.get(jti)
         return until !== undefined && now < until
+      }),
+
+    listRevocationFacts: (since, now) =>
+      run(() => {
+        const facts: RevocationFact[] = []
+        for (const login of logins.values()) {
+          if (login.revokedAt !== null && login.revokedAt >= since) {
+            facts.push({ type: 'login', loginId: login.id, userId: login.userId })
+          }
+        }
+        for (const [jti, until] of deniedTokens) {
+          if (until > now) facts.push({ type: 'token', jti, until })
+        }
+        for (const user of users.values()) {
+          if (user.updatedAt >= since) {
+            facts.push({ type: 'user', userId: user.id, version: user.tokenVersion })
+          }
+        }
+        return facts
       }),
 
     createRefreshToken: (token) =>

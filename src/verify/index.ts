@@ -2,10 +2,12 @@
  * `latchkey/verify`: verifies Latchkey access tokens in another service, with only the
  * issuer's JWKS URL, its issuer name and this service's audience. No store, no secret.
  *
- * Plainly: with no revocation feed configured (there is none yet; it arrives with the
- * scale-out work) this checks the signature and the claims only. A token that was
- * revoked (logout, password change, ban) keeps verifying here until its `exp`, at most
- * the access-token TTL (10 minutes by default).
+ * Without `revocation` this checks the signature and the claims only: a token that was
+ * revoked (logout, password change, ban) keeps verifying here until its `exp`, at most the
+ * access-token TTL (10 minutes by default). With `revocation` the verifier subscribes to
+ * the issuer's Redis bus (see `revocations.ts`): a revoked token is refused with
+ * `token_revoked` within milliseconds, and while the bus cannot vouch for that the verifier
+ * fails closed with {@link RevocationUnavailableError} (code `revocation_unavailable`, 503).
  */
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
@@ -15,10 +17,14 @@ import type { AccessTokenClaims } from '../tokens/claims.js'
 import type { VerificationKey } from '../tokens/jws.js'
 import { DEFAULT_KEY_SET_POLICY, RemoteKeySet } from './key-set.js'
 import type { KeyMap, KeySetPolicy } from './key-set.js'
+import { subscribeRevocations } from './revocations.js'
+import type { VerifierRevocationOptions } from './revocations.js'
 
 export type { AccessTokenClaims } from '../tokens/claims.js'
 export { AuthError } from '../errors.js'
 export type { ErrorCode } from '../errors.js'
+export { RevocationUnavailableError } from './revocations.js'
+export type { VerifierRevocationOptions } from './revocations.js'
 
 /** How a verifier is built; checked once, at construction. */
 export interface VerifierOptions {
@@ -36,18 +42,28 @@ export interface VerifierOptions {
   fetch?: typeof fetch
   /** JWKS caching bounds; see {@link DEFAULT_KEY_SET_POLICY}. */
   cache?: Partial<KeySetPolicy>
+  /**
+   * The issuer's revocation bus: revoked tokens are refused, and while the bus cannot vouch
+   * for a token the verifier fails closed. Without it a revoked token passes until `exp`.
+   */
+  revocation?: VerifierRevocationOptions
 }
 
 /** Verifies access tokens; see {@link createVerifier}. */
 export interface Verifier {
-  /** The claims, or an `AuthError`: invalid_token, token_expired or store_unavailable. */
+  /**
+   * The claims, or an `AuthError`: invalid_token, token_expired, token_revoked (with a
+   * revocation bus) or store_unavailable (JWKS unreachable, or revocations not in sync).
+   */
   verify(token: string): Promise<AccessTokenClaims>
+  /** Stops the revocation subscription, if any. */
+  close(): Promise<void>
 }
 
 /**
  * Creates a verifier of Latchkey access tokens for another service. It fetches and caches
  * the JWKS (single-flight; refetched at most once per 30 s for an unknown `kid`) and
- * applies every strict check of the server's own verifier. With no revocation feed
+ * applies every strict check of the server's own verifier. With no revocation bus
  * configured it checks signature and claims only: a revoked token passes until `exp`.
  */
 export function createVerifier(options: VerifierOptions): Verifier {
@@ -55,6 +71,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const clock = options.clock ?? systemClock
   const policy = checkedPolicy({ ...DEFAULT_KEY_SET_POLICY, ...options.cache })
   const keySet = new RemoteKeySet(url, options.fetch ?? globalThis.fetch, policy)
+  const revocations =
+    options.revocation === undefined ? undefined : subscribeRevocations(options.revocation, clock)
 
   // The strict core is synchronous; these two variables tell it which key set to use and
   // report whether the kid was missing, so that only that case triggers a refetch.
@@ -74,7 +92,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const run = (token: string, keys: KeyMap, now: number): AccessTokenClaims => {
     activeKeys = keys
     missedKid = false
-    return core(token, now)
+    const claims = core(token, now)
+    revocations?.check(claims, now)
+    return claims
   }
 
   return {
@@ -90,6 +110,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         return run(token, newer, now)
       }
     },
+    close: () => revocations?.close() ?? Promise.resolve(),
   }
 }
 

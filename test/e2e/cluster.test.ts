@@ -20,7 +20,7 @@ if (serviceAvailable('Postgres and Redis for three nodes', unreachable)) {
 
     before(async () => {
       const schema = await freshSchema('cluster')
-      drop = schema.drop
+      drop = () => schema.drop()
       const ports = await Promise.all([freePort(), freePort(), freePort()])
       urls = ports.map((port) => `http://localhost:${port}`)
       const shared = {

@@ -63,7 +63,7 @@ if (serviceAvailable('Postgres for outage tests', unreachable)) {
 
     before(async () => {
       const schema = await freshSchema('outages')
-      drop = schema.drop
+      drop = () => schema.drop()
       redis = await privateRedis()
       const target = new URL(postgresUrl)
       postgres = await tcpProxy({ host: target.hostname, port: Number(target.port || 5432) })

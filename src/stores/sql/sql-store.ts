@@ -5,6 +5,7 @@ import type { Store } from '../contract.js'
 import { toLogin, toLoginRow, toUser, toUserRow } from './schema.js'
 import type { Database } from './schema.js'
 import { refreshOperations } from './refresh-operations.js'
+import { revocationOperations } from './revocation-operations.js'
 import { tokenOperations } from './token-operations.js'
 
 /** Options of {@link sqlStore}. */
@@ -232,6 +233,8 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     ...tokenOperations(db, guard),
 
     ...refreshOperations(db, guard),
+
+    ...revocationOperations(db, guard),
 
     async deleteExpired(now) {
       const [logins, limits, denied] = await guard(() =>

@@ -1,0 +1,379 @@
+import autocannon from 'autocannon'
+import { createSigner } from 'fast-jwt'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import {
+  ISSUER,
+  REDIS_URL,
+  client,
+  loadAverage,
+  cookieLogin,
+  scratch,
+  signUp,
+  spawnJson,
+  spawnLatchkey,
+  stopChild,
+  tokenLogin,
+  type Scratch,
+  type Send,
+} from './cluster.js'
+import { machine } from './load.js'
+
+const CONNECTIONS = 50
+const WARMUP_SECONDS = 1
+const MEASURE_SECONDS = 5
+/** Before a server's first counted row, each of its routes runs this long uncounted. */
+const SERVER_WARMUP_SECONDS = 2
+/** Distinct credentials spread over the connections (sessions, access tokens). */
+const CREDENTIALS = 10
+/** Hybrid: each connection refreshes through POST /auth/refresh once per this many requests. */
+// One request a second over a 10-minute access token.
+const REFRESH_EVERY = 600
+const PASSWORD = 'correct horse battery staple, bench edition'
+
+interface Outgoing {
+  method: 'GET' | 'POST'
+  path: string
+  headers?: Record<string, string>
+  body?: string
+}
+
+/** One request of a connection; `state` is that connection's own, kept between requests. */
+type Next = (state: Record<string, unknown>) => Outgoing
+
+interface Row {
+  server: string
+  route: string
+  rps: number
+  p99: number
+  /** Answers that were not 2xx, plus connection errors and timeouts. */
+  failures: number
+  requests: number
+  /** The mean of its server's unprotected rows: the denominator of "ratio to unprotected". */
+  baseline?: Row
+}
+
+/**
+ * Runs autocannon in this process (the servers are in theirs) with a per-connection
+ * request function: warm-up, then the measured run. Every row goes through the same
+ * `setupRequest` and `onResponse` path, so the driver's own cost is the same for all.
+ */
+async function measure(
+  port: number,
+  { next, onResponse, afterRun }: Omit<Protected, 'route'>,
+  seconds = MEASURE_SECONDS,
+): Promise<Omit<Row, 'server' | 'route'>> {
+  const run = async (duration: number) => {
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}`,
+      connections: CONNECTIONS,
+      duration,
+      initialContext: {},
+      // autocannon clears `context` after each pass over `requests`; `state` is cloned
+      // once per connection with the rest of the options, so it lives as long as it.
+      requests: [
+        {
+          state: {},
+          setupRequest: (request: autocannon.Request, context: Record<string, unknown>) => {
+            const state = (request as { state: Record<string, unknown> }).state
+            context['state'] = state
+            const outgoing = next(state)
+            return { ...request, ...outgoing, headers: { ...request.headers, ...outgoing.headers } }
+          },
+          // Every row has one, so that autocannon reads every body in every row alike.
+          onResponse: (status: number, body: string, context: Record<string, unknown>) =>
+            onResponse?.(status, body, context['state'] as Record<string, unknown>),
+        } as autocannon.Request,
+      ],
+    })
+    await afterRun?.()
+    return result
+  }
+  await run(WARMUP_SECONDS) // JIT, connection pools, caches
+  const result = await run(seconds)
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    failures: result.non2xx + result.errors + result.timeouts,
+    requests: result.requests.total,
+  }
+}
+
+/** Gives each new connection one of `count` slots, round robin. */
+function slots(count: number): (state: Record<string, unknown>) => number {
+  let next = 0
+  return (state) => {
+    if (typeof state['slot'] !== 'number') state['slot'] = next++ % count
+    return state['slot'] as number
+  }
+}
+
+/** A protected row of one server: its route label and its requests. */
+interface Protected {
+  route: string
+  next: Next
+  onResponse?: (status: number, body: string, state: Record<string, unknown>) => void
+  /** After each autocannon run: requests it abandoned in flight got no `onResponse`. */
+  afterRun?: () => Promise<void>
+}
+
+/**
+ * The rows of one server: its unprotected route before and after the protected ones,
+ * and each row's ratio to the mean of those two (which also shows any drift).
+ */
+async function serverRows(server: string, port: number, routes: Protected[]): Promise<Row[]> {
+  const open = async (when: string): Promise<Row> => ({
+    server,
+    route: `GET /api/open (unprotected, ${when})`,
+    ...(await measure(port, { next: () => ({ method: 'GET', path: '/api/open' }) })),
+  })
+  // A fresh process: JIT and pools first, on every route, before anything is counted.
+  for (const route of routes) await measure(port, route, SERVER_WARMUP_SECONDS)
+  const rows: Row[] = [await open('before')]
+  for (const route of routes) {
+    rows.push({ server, route: route.route, ...(await measure(port, route)) })
+  }
+  rows.push(await open('after'))
+  const baseline = { ...rows[0]!, rps: (rows[0]!.rps + rows.at(-1)!.rps) / 2 }
+  for (const row of rows) row.baseline = baseline
+  return rows
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+/**
+ * The hybrid row: Bearer calls, and through each connection a refresh every
+ * REFRESH_EVERY requests whose answer replaces that connection's tokens.
+ */
+function hybrid(
+  chains: { accessToken: string; refreshToken: string }[],
+  send: Send,
+): {
+  route: Protected
+  refreshes: () => number
+} {
+  const chainSlot = slots(chains.length)
+  let refreshes = 0
+  // Slots whose refresh was sent and not yet answered. One abandoned at the end of a run
+  // is sent again at once, inside the grace window, which answers the same child: the
+  // chain goes on instead of tripping reuse detection in the next run.
+  const pending = new Set<number>()
+  const rotate = (slot: number, body: string) => {
+    const fresh = JSON.parse(body) as { access_token: string; refresh_token: string }
+    const chain = chains[slot]!
+    chain.accessToken = fresh.access_token
+    chain.refreshToken = fresh.refresh_token
+    pending.delete(slot)
+    refreshes += 1
+  }
+  const route: Protected = {
+    route: `GET /api/me, Bearer JWT + POST /auth/refresh every ${REFRESH_EVERY} requests of a connection`,
+    next(state) {
+      const slot = chainSlot(state)
+      // Spread the connections' refreshes over the run rather than all at once.
+      const count = (state['count'] as number | undefined) ?? slot * 7
+      state['count'] = count + 1
+      const chain = chains[slot]!
+      state['refreshing'] = count % REFRESH_EVERY === REFRESH_EVERY - 1
+      if (state['refreshing'] !== true) {
+        return { method: 'GET', path: '/api/me', headers: bearer(chain.accessToken) }
+      }
+      pending.add(slot)
+      return {
+        method: 'POST',
+        path: '/auth/refresh',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refresh_token: chain.refreshToken }),
+      }
+    },
+    onResponse(status, body, state) {
+      if (state['refreshing'] === true && status === 200) rotate(state['slot'] as number, body)
+    },
+    async afterRun() {
+      for (const slot of pending) {
+        const reply = await send('POST', '/auth/refresh', {
+          body: { refresh_token: chains[slot]!.refreshToken },
+        })
+        if (reply.status !== 200) throw new Error(`refresh: ${reply.status} ${reply.body}`)
+        rotate(slot, reply.body)
+      }
+    },
+  }
+  return { route, refreshes: () => refreshes }
+}
+
+async function latchkeyRows(space: Scratch): Promise<{ rows: Row[]; config: string }> {
+  const { child, info } = await spawnLatchkey(space, { redis: true })
+  try {
+    const send = client(info.port)
+    const email = `protected-${randomBytes(4).toString('hex')}@example.com`
+    await signUp(send, email, PASSWORD)
+    const many = <T>(count: number, make: () => Promise<T>) =>
+      Promise.all(Array.from({ length: count }, make))
+    const cookies = await many(CREDENTIALS, () => cookieLogin(send, email, PASSWORD))
+    const tokens = await many(CREDENTIALS, () => tokenLogin(send, email, PASSWORD))
+    // Hybrid: one chain per connection, so that no two connections present one token.
+    const chains = hybrid(await many(CONNECTIONS, () => tokenLogin(send, email, PASSWORD)), send)
+    const cookieSlot = slots(cookies.length)
+    const tokenSlot = slots(tokens.length)
+    const rows = await serverRows('Latchkey', info.port, [
+      {
+        route: `GET /api/me, cookie session (${CREDENTIALS} sessions)`,
+        next: (state) => ({
+          method: 'GET',
+          path: '/api/me',
+          headers: { cookie: cookies[cookieSlot(state)]!.cookie },
+        }),
+      },
+      {
+        route: `GET /api/me, Bearer JWT (${CREDENTIALS} tokens)`,
+        next: (state) => ({
+          method: 'GET',
+          path: '/api/me',
+          headers: bearer(tokens[tokenSlot(state)]!.accessToken),
+        }),
+      },
+      chains.route,
+    ])
+    if (chains.refreshes() === 0) throw new Error('hybrid: no refresh took place')
+    // A bus lost under load would have made the node read the store: say so.
+    const health = JSON.parse((await send('GET', '/healthz')).body) as { checks: { bus: string } }
+    send.close()
+    const config =
+      `Postgres store, Redis layer ${info.redisLayer ? 'on' : 'OFF (not available)'}, ` +
+      `revocation bus ${info.bus} (state after the run: ${health.checks.bus}); ` +
+      `hybrid: ${chains.refreshes()} refreshes over warm-up and run`
+    return { rows, config }
+  } finally {
+    await stopChild(child)
+  }
+}
+
+async function expressRows(space: Scratch): Promise<Row[]> {
+  const { child, info } = await spawnJson<{ port: number }>('express-session.ts', {
+    REDIS_URL,
+    BENCH_REDIS_PREFIX: space.redisPrefix,
+  })
+  try {
+    const send = client(info.port)
+    const cookies = await Promise.all(
+      Array.from({ length: CREDENTIALS }, async () => {
+        const reply = await send('POST', '/login')
+        const cookie = reply.setCookie[0]?.split(';')[0]
+        if (reply.status !== 200 || cookie === undefined) {
+          throw new Error(`express login: ${reply.status} ${reply.body}`)
+        }
+        return cookie
+      }),
+    )
+    send.close()
+    const slot = slots(cookies.length)
+    return await serverRows('Express 5 + express-session + connect-redis', info.port, [
+      {
+        route: `GET /api/me, cookie session in Redis (${CREDENTIALS} sessions)`,
+        next: (state) => ({
+          method: 'GET',
+          path: '/api/me',
+          headers: { cookie: cookies[slot(state)]! },
+        }),
+      },
+    ])
+  } finally {
+    await stopChild(child)
+  }
+}
+
+async function fastifyRows(): Promise<Row[]> {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+  const sign = createSigner({
+    key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    algorithm: 'EdDSA',
+    iss: ISSUER,
+    aud: ISSUER,
+    expiresIn: 600_000,
+  })
+  const tokens = Array.from({ length: CREDENTIALS }, (_, index) => sign({ sub: `user-${index}` }))
+  const { child, info } = await spawnJson<{ port: number }>('fastify-jwt.ts', {
+    BENCH_PUBLIC_KEY: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  })
+  try {
+    const slot = slots(tokens.length)
+    return await serverRows('Fastify 5 + fast-jwt (cache on, no revocation)', info.port, [
+      {
+        route: `GET /api/me, Bearer EdDSA JWT (${CREDENTIALS} tokens)`,
+        next: (state) => ({
+          method: 'GET',
+          path: '/api/me',
+          headers: bearer(tokens[slot(state)]!),
+        }),
+      },
+    ])
+  } finally {
+    await stopChild(child)
+  }
+}
+
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`
+
+/**
+ * Authenticated requests per second on a protected route: Latchkey (multi-node
+ * configuration, revocation checking on) beside the conventional session stack and a
+ * hand-made framework + JWT library, each server in its own process, each against its
+ * own unprotected route.
+ */
+export async function runProtectedBench(): Promise<void> {
+  console.log(
+    `\n## Protected route: ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up + ${MEASURE_SECONDS} s per row, autocannon in the driver process, each server in its own process`,
+  )
+  console.log(`${machine()}; ${loadAverage()} at the start`)
+  const space = await scratch('protected')
+  let rows: Row[] = []
+  let config = ''
+  try {
+    const latchkey = await latchkeyRows(space)
+    config = latchkey.config
+    rows = [...latchkey.rows, ...(await expressRows(space)), ...(await fastifyRows())]
+  } finally {
+    await space.drop()
+  }
+  console.log(
+    `Latchkey: ${config}; Postgres and Redis run on the same machine; ${loadAverage()} at the end.`,
+  )
+  console.log(
+    '| server | route | req/s | ratio to its unprotected route (mean of before/after) | p99 ms | non-2xx/errors |',
+  )
+  console.log('|---|---|---:|---:|---:|---:|')
+  for (const row of rows) {
+    const base = row.baseline === undefined ? '–' : ratio(row.rps, row.baseline.rps)
+    console.log(
+      `| ${row.server} | ${row.route} | ${Math.round(row.rps)} | ${base} | ${row.p99} | ${row.failures} |`,
+    )
+  }
+  const find = (server: string, route: string) =>
+    rows.find((row) => row.server.startsWith(server) && row.route.includes(route))
+  console.log('\n| Latchkey | peer | Latchkey req/s ÷ peer req/s |')
+  console.log('|---|---|---:|')
+  const peerSession = 'Express + express-session + connect-redis'
+  const peerJwt = 'Fastify + fast-jwt (no revocation)'
+  const compare: [string, Row | undefined, string, Row | undefined][] = [
+    ['cookie session', find('Latchkey', 'cookie'), peerSession, find('Express', 'cookie')],
+    ['Bearer JWT', find('Latchkey', 'JWT ('), peerJwt, find('Fastify', 'Bearer')],
+    ['hybrid', find('Latchkey', 'refresh'), peerJwt, find('Fastify', 'Bearer')],
+    ['unprotected', find('Latchkey', 'before'), 'Express, unprotected', find('Express', 'before')],
+    ['unprotected', find('Latchkey', 'before'), 'Fastify, unprotected', find('Fastify', 'before')],
+  ]
+  for (const [ours, a, theirs, b] of compare) {
+    if (a !== undefined && b !== undefined) {
+      console.log(`| ${ours} | ${theirs} | ${ratio(a.rps, b.rps)} |`)
+    }
+  }
+  const failed = rows.filter((row) => row.failures > 0)
+  if (failed.length > 0) {
+    throw new Error(
+      `non-2xx answers or errors (the numbers above are not valid): ${failed
+        .map((row) => `${row.server} ${row.route}: ${row.failures} of ${row.requests}`)
+        .join('; ')}`,
+    )
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await runProtectedBench()

@@ -1,0 +1,185 @@
+/**
+ * The decisions every framework adapter shares: which credential a protected route
+ * accepts, whether the caller holds a role, whether the login is fresh, and the wire form
+ * of a refusal. The adapters only translate requests and responses around these.
+ */
+import type { Clock } from '../clock.js'
+import { AuthError, ConfigError } from '../errors.js'
+import type { Caller } from '../http/app.js'
+import { readBearer } from '../http/authenticate.js'
+import type { CredentialRequest } from '../http/authenticate.js'
+import { errorResponse, secureHeaders } from '../http/responses.js'
+import type { AccessTokenClaims } from '../tokens/claims.js'
+
+/** What a guard needs of a Latchkey: the caller behind a request (or why not), and time. */
+export interface CallerSource {
+  /** The caller, or an `AuthError` saying precisely why not (401, 403 or 503). */
+  check(request: CredentialRequest): Promise<Caller>
+  config: { issuer: string; clock: Clock }
+}
+
+/** What a token-only guard needs: `Verifier` of `latchkey/verify` is one. */
+export interface TokenVerifier {
+  /** The claims, or an `AuthError` with a code. */
+  verify(token: string): Promise<AccessTokenClaims>
+}
+
+/** The roles a caller holds; may look them up. */
+export type RolesOf = (caller: Caller) => string[] | Promise<string[]>
+
+/** Options of a route protected by a Latchkey (cookie sessions and Bearer tokens). */
+export interface RequireAuthOptions {
+  /** Accept only this credential; the other one is ignored as if absent. Default: either. */
+  via?: 'cookie' | 'bearer'
+  /** The caller must hold every one of these roles (see `rolesOf`), else 403 `insufficient_role`. */
+  roles?: readonly string[]
+  /**
+   * The password must have been typed within this many milliseconds (the login's
+   * `createdAt`), else 401 `login_not_fresh`: for changing an email, deleting an account.
+   */
+  freshWithinMs?: number
+}
+
+/** Options of a route that only verifies access tokens (`latchkey/verify`). */
+export interface RequireTokenOptions {
+  /** The token must carry every one of these roles (its `roles` and `scope` claims). */
+  roles?: readonly string[]
+  /** The `realm` of the `WWW-Authenticate` challenge. Default `api`. */
+  realm?: string
+}
+
+/** Options given once, when an adapter is created over a Latchkey. */
+export interface AdapterOptions {
+  /**
+   * The roles of a caller. Default: for a Bearer caller, the token's `roles` claim and the
+   * words of its `scope` claim; for a cookie caller, none (sessions carry no roles).
+   */
+  rolesOf?: RolesOf
+}
+
+/** A decision on one request: the caller, or an `AuthError` to answer with. */
+export type CallerGuard = (request: CredentialRequest) => Promise<Caller>
+
+/** A decision on one token-only request: the claims, or an `AuthError`. */
+export type TokenGuard = (request: CredentialRequest) => Promise<AccessTokenClaims>
+
+/** The roles the default `rolesOf` reads: a Bearer token's `roles` and `scope` claims. */
+export function defaultRolesOf(caller: Caller): string[] {
+  return caller.via === 'bearer' ? rolesOfClaims(caller.claims) : []
+}
+
+/** Builds the guard of `requireAuth`; wrong options throw `ConfigError` at once. */
+export function callerGuard(
+  source: CallerSource,
+  options: RequireAuthOptions = {},
+  rolesOf: RolesOf = defaultRolesOf,
+): CallerGuard {
+  const { via, roles = [], freshWithinMs } = checkedAuthOptions(options)
+  return async (request) => {
+    const caller = await source.check(onlyCredential(request, via))
+    if (
+      freshWithinMs !== undefined &&
+      source.config.clock() - caller.login.createdAt > freshWithinMs
+    ) {
+      throw new AuthError('login_not_fresh', 'This action needs a recent sign-in: log in again.')
+    }
+    if (roles.length > 0) requireRoles(await rolesOf(caller), roles)
+    return caller
+  }
+}
+
+/** Builds the guard of `requireToken`: a Bearer token, verified, with its roles. */
+export function tokenGuard(verifier: TokenVerifier, options: RequireTokenOptions = {}): TokenGuard {
+  const roles = checkedRoles(options.roles)
+  return async (request) => {
+    const token = readBearer(request.headers)
+    if (token === null) throw new AuthError('unauthorized', 'A Bearer token is required.')
+    const claims = await verifier.verify(token)
+    requireRoles(rolesOfClaims(claims), roles)
+    return claims
+  }
+}
+
+/** The realm of a Latchkey's challenges: its issuer's host, as its own handler says. */
+export function realmOf(source: CallerSource): string {
+  return new URL(source.config.issuer).host
+}
+
+/**
+ * The response for a refusal: the JSON error, `WWW-Authenticate` on a 401, and the
+ * security headers. Anything but an `AuthError` (a failing `rolesOf`, a bug) is thrown
+ * back, for the framework's own error handling.
+ */
+export function refusal(error: unknown, realm: string): Response {
+  if (!(error instanceof AuthError)) throw error
+  const response = errorResponse(error, realm)
+  secureHeaders(response.headers, false)
+  return response
+}
+
+/** Whether a path (after the mount prefix) is one the Latchkey handler serves. */
+export function isLatchkeyPath(pathname: string): boolean {
+  return (
+    pathname === '/auth' ||
+    pathname.startsWith('/auth/') ||
+    pathname.startsWith('/.well-known/') ||
+    pathname === '/healthz'
+  )
+}
+
+/** A mount prefix, checked: empty, or `/name` with no trailing slash. */
+export function checkedPrefix(prefix: string | undefined): string {
+  if (prefix === undefined || prefix === '' || prefix === '/') return ''
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)) {
+    throw new ConfigError('prefix must look like "/name" or "/a/b", without a trailing slash')
+  }
+  return prefix
+}
+
+// A route that accepts one credential must not be decided by the other: a Bearer header
+// would otherwise win over the cookie, and a cookie answer a route meant for tokens.
+function onlyCredential(
+  request: CredentialRequest,
+  via: 'cookie' | 'bearer' | undefined,
+): CredentialRequest {
+  if (via === undefined) return request
+  const hidden = via === 'cookie' ? 'authorization' : 'cookie'
+  return {
+    method: request.method,
+    headers: { get: (name) => (name.toLowerCase() === hidden ? null : request.headers.get(name)) },
+  }
+}
+
+function rolesOfClaims(claims: AccessTokenClaims): string[] {
+  const scopes = claims.scope?.split(' ').filter((word) => word !== '') ?? []
+  return [...(claims.roles ?? []), ...scopes]
+}
+
+function requireRoles(held: readonly string[], required: readonly string[]): void {
+  const missing = required.find((role) => !held.includes(role))
+  if (missing !== undefined) {
+    throw new AuthError('insufficient_role', `This action needs the "${missing}" role.`)
+  }
+}
+
+function checkedAuthOptions(options: RequireAuthOptions): RequireAuthOptions {
+  const { via, freshWithinMs } = options
+  if (via !== undefined && via !== 'cookie' && via !== 'bearer') {
+    throw new ConfigError('via must be "cookie" or "bearer"')
+  }
+  if (
+    freshWithinMs !== undefined &&
+    (typeof freshWithinMs !== 'number' || !Number.isFinite(freshWithinMs) || freshWithinMs <= 0)
+  ) {
+    throw new ConfigError('freshWithinMs must be a positive number of milliseconds')
+  }
+  return { via, roles: checkedRoles(options.roles), freshWithinMs }
+}
+
+function checkedRoles(roles: unknown): readonly string[] {
+  if (roles === undefined) return []
+  if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string' && role !== '')) {
+    throw new ConfigError('roles must be an array of non-empty strings')
+  }
+  return roles as readonly string[]
+}

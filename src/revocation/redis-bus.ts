@@ -1,0 +1,117 @@
+/**
+ * The revocation bus on Redis pub/sub (one server or a Cluster): a subscriber connection
+ * that reports every loss (see `redis-subscriber.ts`), and a publisher client that fails at
+ * once while Redis is away instead of queueing. Beside the channel it keeps a log of recent
+ * facts for subscribers that start late (see `redis-log.ts`).
+ */
+import { systemClock } from '../clock.js'
+import type { Clock } from '../clock.js'
+import { connectRedis } from '../stores/redis/connection.js'
+import type { RevocationFact } from './facts.js'
+import { decodeMessage } from './facts.js'
+import { appendToLog, logKeys, readLog, seedLog } from './redis-log.js'
+import { subscribeRedis } from './redis-subscriber.js'
+import type { BusTransport, RetainSource } from './transport.js'
+
+/** Options of {@link redisBus}. */
+export interface RedisBusOptions {
+  /**
+   * `redis://` URL, or comma-separated URLs of Cluster seed nodes (the subscription uses
+   * the seed nodes in turn). Never logged.
+   */
+  url: string
+  /** The pub/sub channel shared by every node. Default `latchkey:revocations`. */
+  channel?: string
+  /** A command slower than this fails (a half-open connection). Default 1000 ms. */
+  commandTimeoutMs?: number
+  /** Epoch milliseconds, for the log's scores. */
+  clock?: Clock
+  /** Where failures to seed the log are reported. Default: console. */
+  logger?: { warn(message: string): void }
+}
+
+/** A Redis transport, which can also read the log it keeps beside the channel. */
+export interface RedisBus extends BusTransport {
+  retain(source: RetainSource): void
+  /**
+   * The facts logged since `since`, or `null` when the log is not known to be complete
+   * (no server node has seeded it since Redis started).
+   */
+  readLog(since: number): Promise<RevocationFact[] | null>
+}
+
+/** Used for facts published before `retain` told the window (a verifier never does). */
+const DEFAULT_WINDOW_MS = 630_000
+const SEED_RETRY_MS = 1000
+
+/** A {@link BusTransport} over Redis pub/sub, with a retained log of recent facts. */
+export function redisBus(options: RedisBusOptions): RedisBus {
+  const channel = options.channel ?? 'latchkey:revocations'
+  const clock = options.clock ?? systemClock
+  const logger = options.logger ?? { warn: (message: string) => console.warn(message) }
+  const keys = logKeys(channel)
+  const publisher = connectRedis(options.url, {
+    failFast: true,
+    commandTimeoutMs: options.commandTimeoutMs,
+  })
+  // A failure shows as a rejected publish; an `error` event without a listener would crash
+  // the process, and its message may name the host.
+  publisher.on('error', () => {})
+  let subscriber: { stop(): void } | undefined
+  let source: RetainSource | undefined
+  let seedTimer: NodeJS.Timeout | undefined
+  let closed = false
+
+  // Seeds on every connect of the publisher (a restarted Redis is empty) and retries until
+  // it succeeds: until then late subscribers find no marker and keep failing closed.
+  function seed(): void {
+    clearTimeout(seedTimer)
+    const retained = source
+    if (closed || retained === undefined || publisher.status !== 'ready') return
+    const now = clock()
+    retained
+      .load(now - retained.windowMs)
+      .then((facts) => seedLog(publisher, keys, facts, { now, windowMs: retained.windowMs }))
+      .catch(() => {
+        if (closed) return
+        logger.warn('latchkey: could not seed the revocation log in Redis; retrying')
+        seedTimer = setTimeout(seed, SEED_RETRY_MS)
+        seedTimer.unref()
+      })
+  }
+  publisher.on('ready', seed)
+
+  return {
+    name: 'redis',
+    start(listener) {
+      if (subscriber !== undefined) throw new Error('The Redis bus is already started')
+      subscriber = subscribeRedis(options.url, channel, listener, options.commandTimeoutMs)
+    },
+    async publish(payload) {
+      const message = decodeMessage(payload)
+      if (message === null || !('facts' in message)) {
+        await publisher.publish(channel, payload)
+        return
+      }
+      const windowMs = source?.windowMs ?? DEFAULT_WINDOW_MS
+      await appendToLog(publisher, keys, message.facts, {
+        now: clock(),
+        windowMs,
+        channel,
+        payload,
+      })
+    },
+    retain(retained) {
+      source = retained
+      seed()
+    },
+    readLog: (since) => readLog(publisher, keys, since),
+    async close() {
+      closed = true
+      clearTimeout(seedTimer)
+      publisher.disconnect()
+      subscriber?.stop()
+      return Promise.resolve()
+    },
+  }
+}
