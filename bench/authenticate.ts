@@ -1,0 +1,74 @@
+// The cost of `latchkey.authenticate` on a credential this node has already validated,
+// in-process: the part of a protected request that the HTTP benchmark cannot resolve on
+// a small machine, where the unprotected route itself moves by 10–20 % between runs.
+import { performance } from 'node:perf_hooks'
+import { credentialRequest } from '../src/adapters/guard-node.js'
+import { argon2idHasher, createLatchkey } from '../src/index.js'
+import { memoryStore } from '../src/stores/memory.js'
+import { machine } from './load.js'
+
+const ISSUER = 'https://auth.example.com'
+const PASSWORD = 'correct horse battery staple, bench edition'
+
+async function perCall(run: () => Promise<unknown>, calls = 200_000): Promise<number> {
+  for (let i = 0; i < 20_000; i++) await run()
+  const start = performance.now()
+  for (let i = 0; i < calls; i++) await run()
+  return ((performance.now() - start) / calls) * 1000
+}
+
+/** Prints microseconds per authenticated call, cached cookie and cached Bearer token. */
+export async function runAuthenticateBench(): Promise<void> {
+  const latchkey = createLatchkey({
+    store: memoryStore(),
+    issuer: ISSUER,
+    secret: 'bench-only master secret, 32+ bytes long, never used elsewhere',
+    passwordHasher: argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 }),
+  })
+  const post = (path: string, body: unknown) =>
+    latchkey.handler(
+      new Request(ISSUER + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: ISSUER },
+        body: JSON.stringify(body),
+      }),
+    )
+  const email = 'bench@example.com'
+  await post('/auth/signup', { email, password: PASSWORD })
+  const session = await post('/auth/login', { email, password: PASSWORD })
+  const cookie = session.headers.getSetCookie()[0]!.split(';')[0]!
+  const token = (
+    (await (await post('/auth/login', { email, password: PASSWORD, mode: 'token' })).json()) as {
+      access_token: string
+    }
+  ).access_token
+  const browser = { cookie, host: 'auth.example.com', accept: '*/*', 'user-agent': 'bench' }
+  const api = { authorization: `Bearer ${token}`, host: 'auth.example.com', accept: '*/*' }
+
+  const rows: [string, number][] = [
+    [
+      'cookie session, node:http headers',
+      await perCall(() => latchkey.authenticate(credentialRequest('GET', browser))),
+    ],
+    [
+      'Bearer JWT, node:http headers',
+      await perCall(() => latchkey.authenticate(credentialRequest('GET', api))),
+    ],
+    [
+      'cookie session, a new web Request',
+      await perCall(() => latchkey.authenticate(new Request(ISSUER, { headers: browser }))),
+    ],
+    [
+      'building the web Request alone',
+      await perCall(() =>
+        Promise.resolve(new Request(ISSUER, { headers: browser }).headers.get('cookie')),
+      ),
+    ],
+  ]
+  await latchkey.close()
+  console.log(`\n## authenticate() on a cached credential, in-process (${machine()})`)
+  console.log('| call | µs per call |\n|---|---:|')
+  for (const [name, us] of rows) console.log(`| ${name} | ${us.toFixed(2)} |`)
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await runAuthenticateBench()
