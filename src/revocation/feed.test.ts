@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { memoryWire, until } from '../../test/revocation/memory-wire.js'
+import { eventually } from '../../test/services/eventually.js'
+import { memoryWire } from '../../test/revocation/memory-wire.js'
 import type { RevocationFact } from './facts.js'
 import { createBusFeed, createLocalFeed, type RevocationFeed } from './feed.js'
 
@@ -43,7 +44,7 @@ describe('a feed over a bus', () => {
     await new Promise((resolve) => setTimeout(resolve, 100))
     assert.equal(feed.trusted, false)
     wire.blackhole = false
-    await until(() => feed.trusted)
+    await eventually(() => feed.trusted)
     await feed.close()
   })
 
@@ -53,9 +54,9 @@ describe('a feed over a bus', () => {
     const b = createBusFeed(wire.transport(), fast)
     const logA = record(a)
     const logB = record(b)
-    await until(() => a.trusted && b.trusted)
+    await eventually(() => a.trusted && b.trusted)
     await a.publish([fact])
-    await until(() => logB.seen.length === 1)
+    await eventually(() => logB.seen.length === 1)
     assert.deepEqual(logB.seen, [{ facts: [fact], remote: true }])
     await new Promise((resolve) => setTimeout(resolve, 20))
     assert.deepEqual(logA.seen, [{ facts: [fact], remote: false }])
@@ -66,13 +67,13 @@ describe('a feed over a bus', () => {
     const wire = memoryWire()
     const feed = createBusFeed(wire.transport(), fast)
     const log = record(feed)
-    await until(() => feed.trusted)
+    await eventually(() => feed.trusted)
     const generation = feed.generation
     wire.disconnect(50)
     assert.equal(feed.trusted, false)
     assert.equal(log.flushes, 1)
     assert.ok(feed.generation > generation)
-    await until(() => feed.trusted)
+    await eventually(() => feed.trusted)
     await feed.close()
   })
 
@@ -80,12 +81,12 @@ describe('a feed over a bus', () => {
     const wire = memoryWire()
     const feed = createBusFeed(wire.transport(), fast)
     const log = record(feed)
-    await until(() => feed.trusted)
+    await eventually(() => feed.trusted)
     wire.blackhole = true
-    await until(() => !feed.trusted)
+    await eventually(() => !feed.trusted)
     assert.equal(log.flushes, 1)
     wire.blackhole = false
-    await until(() => feed.trusted)
+    await eventually(() => feed.trusted)
     await feed.close()
   })
 
@@ -94,13 +95,13 @@ describe('a feed over a bus', () => {
     const a = createBusFeed(wire.transport(), fast)
     const b = createBusFeed(wire.transport(), fast)
     const logB = record(b)
-    await until(() => a.trusted && b.trusted)
+    await eventually(() => a.trusted && b.trusted)
     wire.refusePublish = true
     await a.publish([fact])
     await new Promise((resolve) => setTimeout(resolve, 30))
     assert.equal(logB.seen.length, 0)
     wire.refusePublish = false
-    await until(() => logB.seen.length === 1, 3000)
+    await eventually(() => logB.seen.length === 1, 3000)
     await Promise.all([a.close(), b.close()])
   })
 
@@ -108,7 +109,7 @@ describe('a feed over a bus', () => {
     const wire = memoryWire()
     const feed = createBusFeed(wire.transport(), fast)
     const log = record(feed)
-    await until(() => feed.trusted)
+    await eventually(() => feed.trusted)
     for (const payload of [
       'not json',
       '{"v":1}',

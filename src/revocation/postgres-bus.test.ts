@@ -11,32 +11,11 @@ import { tcpProxy } from '../../test/services/proxy.js'
 import type { RevocationFact } from './facts.js'
 import { decodeMessage, encodeMessage } from './facts.js'
 import { createBusFeed } from './feed.js'
-import type { RevocationFeed } from './feed.js'
+import { eventually } from '../../test/services/eventually.js'
+import { listen } from '../../test/revocation/listen.js'
 import { postgresBus, splitPayload } from './postgres-bus.js'
 
 const FAST = { probeIntervalMs: 50, probeTimeoutMs: 200, logger: { warn: () => {} } }
-
-async function eventually(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
-function listen(feed: RevocationFeed) {
-  const heard: RevocationFact[][] = []
-  let flushes = 0
-  feed.subscribe({
-    facts: (facts, remote) => {
-      if (remote) heard.push([...facts])
-    },
-    flush: () => {
-      flushes++
-    },
-  })
-  return { heard, flushes: () => flushes }
-}
 
 const unique = () => randomBytes(6).toString('hex')
 

@@ -1,3 +1,4 @@
+import { decorate } from '../stores/decorate.js'
 import type { Store } from '../stores/contract.js'
 import type { RevocationFact } from './facts.js'
 import type { RevocationFeed } from './feed.js'
@@ -52,13 +53,5 @@ export function publishingStore(store: Store, feed: RevocationFeed): Store {
       return retired
     },
   }
-  // Everything else reaches the store untouched, whether it is a plain object or a class.
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      const override = overrides[property as keyof Store]
-      if (override !== undefined) return override
-      const value: unknown = Reflect.get(target, property, receiver)
-      return typeof value === 'function' ? (value.bind(target) as unknown) : value
-    },
-  })
+  return decorate(store, overrides)
 }

@@ -11,34 +11,12 @@ import type { PrivateRedis } from '../../test/services/redis.js'
 import { serviceAvailable } from '../../test/services/gate.js'
 import type { RevocationFact } from './facts.js'
 import { createBusFeed } from './feed.js'
-import type { RevocationFeed } from './feed.js'
+import { eventually } from '../../test/services/eventually.js'
+import { listen } from '../../test/revocation/listen.js'
 import { redisBus } from './redis-bus.js'
 
 const quiet = { warn: () => {} }
 const FAST = { probeIntervalMs: 50, probeTimeoutMs: 200, logger: quiet }
-
-/** Resolves once `check` holds, polling; fails after `ms`. */
-async function eventually(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
-function listen(feed: RevocationFeed) {
-  const heard: RevocationFact[][] = []
-  let flushes = 0
-  feed.subscribe({
-    facts: (facts, remote) => {
-      if (remote) heard.push([...facts])
-    },
-    flush: () => {
-      flushes++
-    },
-  })
-  return { heard, flushes: () => flushes }
-}
 
 const channel = () => `latchkey:test:${randomBytes(6).toString('hex')}`
 

@@ -12,20 +12,11 @@ import { tcpProxy, type Cuttable } from '../services/proxy.js'
 import { privateRedis, type PrivateRedis } from '../services/redis.js'
 import { client } from './client.js'
 import { freePort, startCli, tempDataDir, type ServerProcess } from './process.js'
+import { eventually } from '../services/eventually.js'
 
 const PASSWORD = 'correct horse battery staple'
 
 const unreachable = await postgresUnreachable()
-
-/** Polls until `check` holds, for at most `ms`; returns whether it did. */
-async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return false
-}
 
 /** Two nodes on a Redis and a Postgres (behind a proxy) that the test can take away. */
 async function deployment(redis: PrivateRedis, postgres: Cuttable, schema: string) {
@@ -91,8 +82,9 @@ if (serviceAvailable('Postgres for outage tests', unreachable)) {
       for (const url of urls) assert.equal(await sessionOn(browser, url), 200)
 
       await redis.stop()
-      assert.ok(
-        await eventually(async () => (await healthOf(urls[1]!)).body?.['status'] === 'degraded'),
+      await eventually(
+        async () => (await healthOf(urls[1]!)).body?.['status'] === 'degraded',
+        10_000,
         'the node reports its lost bus',
       )
       // Still served, from Postgres.
@@ -107,8 +99,9 @@ if (serviceAvailable('Postgres for outage tests', unreachable)) {
 
       await redis.start()
       for (const url of urls) {
-        assert.ok(
-          await eventually(async () => (await healthOf(url)).body?.['status'] === 'ok'),
+        await eventually(
+          async () => (await healthOf(url)).body?.['status'] === 'ok',
+          10_000,
           'the node recovers by itself',
         )
       }
@@ -116,7 +109,11 @@ if (serviceAvailable('Postgres for outage tests', unreachable)) {
       assert.equal(await sessionOn(browser, urls[1]!), 200)
       // And the bus carries revocations again.
       assert.equal((await browser.send(`${urls[1]}/auth/logout`, { body: {} })).status, 204)
-      assert.ok(await eventually(async () => (await sessionOn(browser, urls[0]!)) === 401, 2_000))
+      await eventually(
+        async () => (await sessionOn(browser, urls[0]!)) === 401,
+        2_000,
+        'the logout on A',
+      )
     })
 
     it('Postgres goes away: cached sessions still answer, the rest is 503, and it all comes back', async () => {
@@ -146,8 +143,9 @@ if (serviceAvailable('Postgres for outage tests', unreachable)) {
       assert.equal((await healthOf(urls[0]!)).status, 503)
 
       postgres.restore()
-      assert.ok(
-        await eventually(async () => (await healthOf(urls[0]!)).status === 200),
+      await eventually(
+        async () => (await healthOf(urls[0]!)).status === 200,
+        10_000,
         'the node reconnects by itself',
       )
       // Nothing acknowledged was lost; nothing refused was half-written.

@@ -52,12 +52,3 @@ export function memoryWire() {
     },
   }
 }
-
-/** Resolves once `condition` holds, polling every few ms; rejects after `ms`. */
-export async function until(condition: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}

@@ -13,7 +13,8 @@ import {
   tokenLogin,
   type Harness,
 } from '../harness.js'
-import { memoryWire, until } from './memory-wire.js'
+import { eventually } from '../services/eventually.js'
+import { memoryWire } from './memory-wire.js'
 
 const fast = { probeIntervalMs: 20, probeTimeoutMs: 60 }
 
@@ -36,7 +37,7 @@ async function cluster(count: number, wire = memoryWire()) {
     const { store, reads } = counting(shared)
     return { ...harness({ store, clock, revocation: { bus: wire.transport(), ...fast } }), reads }
   })
-  await until(() => nodes.every((node) => node.latchkey.revocation.trusted))
+  await eventually(() => nodes.every((node) => node.latchkey.revocation.trusted))
   return { nodes, wire, clock }
 }
 
@@ -149,12 +150,12 @@ describe('revocation across nodes', () => {
       body: '{}',
     })
     assert.equal(out.status, 204)
-    await until(() => !b.latchkey.revocation.trusted)
+    await eventually(() => !b.latchkey.revocation.trusted)
     assert.equal((await session(b, browser.cookie)).status, 401)
     const health = await b.send('/healthz')
     assert.equal(((await health.json()) as { status: string }).status, 'degraded')
     wire.blackhole = false
-    await until(() => b.latchkey.revocation.trusted)
+    await eventually(() => b.latchkey.revocation.trusted)
     assert.equal((await session(b, browser.cookie)).status, 401)
     await closeAll(nodes)
   })

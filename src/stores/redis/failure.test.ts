@@ -20,6 +20,7 @@ import { TOMBSTONE, cacheKeys, decodeLogin } from './codec.js'
 import { connectRedis } from './connection.js'
 import type { RedisClient } from './connection.js'
 import { redisLayer } from './layer.js'
+import { eventually } from '../../../test/services/eventually.js'
 
 const T0 = 1_700_000_000_000
 const MINUTE = 60_000
@@ -50,15 +51,6 @@ function aLogin(userId: string): LoginRecord {
     ip: '203.0.113.9',
     userAgent: null,
     revokedAt: null,
-  }
-}
-
-/** Resolves once `check` holds, polling; fails after `ms`. */
-async function eventually(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail('timed out waiting for a condition')
-    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
 

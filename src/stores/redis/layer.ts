@@ -22,6 +22,7 @@
  * holds, and a denied token comes back rarely. While Redis is down the store counts rate
  * limits, so a window that spans the outage starts over on each side of it.
  */
+import { decorate } from '../decorate.js'
 import { ConfigError } from '../../errors.js'
 import type { LoginRecord, Store, UserRecord } from '../contract.js'
 import {
@@ -218,13 +219,5 @@ export function redisLayer(store: Store, options: RedisLayerOptions): Store {
       }
     },
   }
-  // Everything else, including operations added to the contract later, reaches the store.
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      const override = overrides[property as keyof Store]
-      if (override !== undefined) return override
-      const value: unknown = Reflect.get(target, property, receiver)
-      return typeof value === 'function' ? (value.bind(target) as unknown) : value
-    },
-  })
+  return decorate(store, overrides)
 }

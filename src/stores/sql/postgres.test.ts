@@ -9,11 +9,15 @@ import { appliedMigrations, migrations } from './migrations.js'
 import type { Database } from './schema.js'
 import { sqlStore } from './sql-store.js'
 import { isPostgresUnavailable, migratePostgres, openPostgresStore } from './postgres.js'
+import { serviceAvailable } from '../../../test/services/gate.js'
+import {
+  postgresUnreachable,
+  urlWithSchema as urlFor,
+  withPostgres as withAdmin,
+} from '../../../test/services/postgres.js'
 
 // Every run works in schemas of its own, dropped at the end, so parallel runs (and other
 // users of the database) never collide.
-const baseUrl = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
-const required = process.env['LATCHKEY_REQUIRE_SERVICES'] === '1'
 const runId = randomBytes(6).toString('hex')
 const schemas: string[] = []
 
@@ -23,52 +27,11 @@ function freshSchema(label: string): string {
   return schema
 }
 
-function urlFor(schema: string): string {
-  const url = new URL(baseUrl)
-  url.searchParams.set('options', `-c search_path=${schema}`)
-  return url.toString()
-}
-
-async function withAdmin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 3_000 })
-  client.on('error', () => {})
-  await client.connect()
-  try {
-    return await run(client)
-  } finally {
-    await client.end()
-  }
-}
-
-async function unreachableReason(): Promise<string | undefined> {
-  try {
-    await withAdmin((client) => client.query('select 1'))
-    return undefined
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error)
-  }
-}
-
 async function createSchema(schema: string): Promise<void> {
   await withAdmin((client) => client.query(`create schema "${schema}"`))
 }
 
-const reason = await unreachableReason()
-
-if (reason !== undefined) {
-  const message = `Postgres unreachable at TEST_POSTGRES_URL (${reason}); set LATCHKEY_REQUIRE_SERVICES=1 to fail instead`
-  if (required) {
-    describe('postgres store', () => {
-      it('needs a reachable Postgres (LATCHKEY_REQUIRE_SERVICES=1)', () => {
-        assert.fail(message)
-      })
-    })
-  } else {
-    describe('postgres store', { skip: message }, () => {
-      it('runs against a real Postgres', () => {})
-    })
-  }
-} else {
+if (serviceAvailable('Postgres store', await postgresUnreachable())) {
   after(async () => {
     await withAdmin(async (client) => {
       for (const schema of schemas) await client.query(`drop schema if exists "${schema}" cascade`)
