@@ -3,6 +3,7 @@ import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { scratch } from './cluster.js'
 import { load, machine, spawnServer, stop } from './load.js'
 
 const CLIENTS = 50
@@ -122,7 +123,7 @@ function refreshTokenOf(reply: Reply, what: string): string {
 }
 
 /**
- * Refresh-token rotation over HTTP against a real server on SQLite: 50 clients, each with
+ * Refresh-token rotation over HTTP against a real server on SQLite, then on Postgres: 50 clients, each with
  * its own token-mode login, each rotating its own chain (so reuse detection never fires).
  * `GET /healthz` through the same driver is the baseline that shows the driver is not
  * the bottleneck.
@@ -132,49 +133,18 @@ export async function runRefreshBench(): Promise<void> {
     `\n## Refresh-token rotation: ${CLIENTS} concurrent clients, each rotating its own chain, server in its own process`,
   )
   console.log(machine())
-  const dir = await mkdtemp(join(tmpdir(), 'latchkey-bench-'))
-  const { port, child } = await spawnServer('latchkey-server.ts', [join(dir, 'bench.sqlite')])
   const rows: { variant: string; result: DriveResult }[] = []
+  const dir = await mkdtemp(join(tmpdir(), 'latchkey-bench-'))
   try {
-    const send = client(port)
-    const signup = await send('POST', '/auth/signup', { email: EMAIL, password: PASSWORD })
-    if (signup.status !== 201) throw new Error(`signup: ${signup.status} ${signup.body}`)
-    const tokens = await Promise.all(
-      Array.from({ length: CLIENTS }, async () =>
-        refreshTokenOf(
-          await send('POST', '/auth/login', { email: EMAIL, password: PASSWORD, mode: 'token' }),
-          'login',
-        ),
-      ),
-    )
-
-    const healthz = await drive(async () => (await send('GET', '/healthz')).status)
-    rows.push({ variant: 'GET /healthz (driver baseline)', result: healthz })
-    // The same route under autocannon: if our driver were the bottleneck, this would be faster.
-    const cannon = await load(`http://127.0.0.1:${port}/healthz`, { connections: CLIENTS })
-    rows.push({
-      variant: 'GET /healthz (autocannon, for reference)',
-      result: {
-        perSecond: cannon.requestsPerSecond,
-        p50Ms: Number.NaN,
-        p99Ms: cannon.p99Ms,
-        errors: cannon.non2xx,
-        codes: new Map(),
-      },
-    })
-
-    const refresh = await drive(async (index) => {
-      const reply = await send('POST', '/auth/refresh', { refresh_token: tokens[index] })
-      if (reply.status !== 200) return reply.status
-      const next = refreshTokenOf(reply, 'refresh')
-      if (next === tokens[index]) throw new Error('refresh answered the presented token')
-      tokens[index] = next
-      return reply.status
-    })
-    rows.push({ variant: 'POST /auth/refresh, SQLite', result: refresh })
+    await measure(join(dir, 'bench.sqlite'), 'SQLite', rows, true)
   } finally {
-    await stop(child)
     await rm(dir, { recursive: true, force: true })
+  }
+  const postgres = await scratch('refresh')
+  try {
+    await measure(postgres.databaseUrl, 'Postgres (same machine)', rows, false)
+  } finally {
+    await postgres.drop()
   }
 
   const baseline = rows[0]!.result.perSecond
@@ -192,7 +162,58 @@ export async function runRefreshBench(): Promise<void> {
     if (result.firstError !== undefined)
       console.log(`${variant}: first error: ${result.firstError}`)
   }
-  console.log('Postgres: the Postgres row arrives with the Postgres store (none exists yet).')
+}
+
+/** Rotations per second against one server on `database`; the /healthz baselines once. */
+async function measure(
+  database: string,
+  label: string,
+  rows: { variant: string; result: DriveResult }[],
+  baselines: boolean,
+): Promise<void> {
+  const { port, child } = await spawnServer('latchkey-server.ts', [database])
+  try {
+    const send = client(port)
+    const signup = await send('POST', '/auth/signup', { email: EMAIL, password: PASSWORD })
+    if (signup.status !== 201) throw new Error(`signup: ${signup.status} ${signup.body}`)
+    const tokens = await Promise.all(
+      Array.from({ length: CLIENTS }, async () =>
+        refreshTokenOf(
+          await send('POST', '/auth/login', { email: EMAIL, password: PASSWORD, mode: 'token' }),
+          'login',
+        ),
+      ),
+    )
+
+    if (baselines) {
+      const healthz = await drive(async () => (await send('GET', '/healthz')).status)
+      rows.push({ variant: 'GET /healthz (driver baseline)', result: healthz })
+      // The same route under autocannon: if our driver were the bottleneck, this would be faster.
+      const cannon = await load(`http://127.0.0.1:${port}/healthz`, { connections: CLIENTS })
+      rows.push({
+        variant: 'GET /healthz (autocannon, for reference)',
+        result: {
+          perSecond: cannon.requestsPerSecond,
+          p50Ms: Number.NaN,
+          p99Ms: cannon.p99Ms,
+          errors: cannon.non2xx,
+          codes: new Map(),
+        },
+      })
+    }
+
+    const refresh = await drive(async (index) => {
+      const reply = await send('POST', '/auth/refresh', { refresh_token: tokens[index] })
+      if (reply.status !== 200) return reply.status
+      const next = refreshTokenOf(reply, 'refresh')
+      if (next === tokens[index]) throw new Error('refresh answered the presented token')
+      tokens[index] = next
+      return reply.status
+    })
+    rows.push({ variant: `POST /auth/refresh, ${label}`, result: refresh })
+  } finally {
+    await stop(child)
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await runRefreshBench()
