@@ -11,6 +11,8 @@ describe('server environment: tokens', () => {
       hmacSecret: undefined,
       accessTokenTtlSeconds: 600,
       audience: undefined,
+      refreshIdleSeconds: undefined,
+      refreshAbsoluteSeconds: undefined,
     })
   })
 
@@ -21,6 +23,8 @@ describe('server environment: tokens', () => {
         LATCHKEY_HS256_SECRET: HS_SECRET,
         LATCHKEY_ACCESS_TOKEN_TTL: '120',
         LATCHKEY_AUDIENCE: 'https://api.example.com',
+        LATCHKEY_REFRESH_IDLE_TTL: '86400',
+        LATCHKEY_REFRESH_ABSOLUTE_TTL: '604800',
       },
       '/tmp',
     )
@@ -29,6 +33,8 @@ describe('server environment: tokens', () => {
       hmacSecret: HS_SECRET,
       accessTokenTtlSeconds: 120,
       audience: 'https://api.example.com',
+      refreshIdleSeconds: 86_400,
+      refreshAbsoluteSeconds: 604_800,
     })
   })
 
@@ -57,6 +63,42 @@ describe('server environment: tokens', () => {
         /LATCHKEY_ACCESS_TOKEN_TTL/,
       )
     }
+  })
+})
+
+describe('server environment: Redis', () => {
+  it('reads REDIS_URL, one server or Cluster seeds, and never echoes it', () => {
+    assert.equal(readServerEnv({}).redisUrl, undefined)
+    assert.equal(
+      readServerEnv({ REDIS_URL: 'redis://:pw@cache:6379' }).redisUrl,
+      'redis://:pw@cache:6379',
+    )
+    const seeds = 'redis://a:7000,redis://b:7001'
+    assert.equal(readServerEnv({ REDIS_URL: seeds }).redisUrl, seeds)
+    assert.throws(
+      () => readServerEnv({ REDIS_URL: 'http://user:hunter2@cache' }),
+      (error: Error) => /REDIS_URL/.test(error.message) && !error.message.includes('hunter2'),
+    )
+  })
+
+  it('checks the key prefix', () => {
+    assert.equal(readServerEnv({}).redisPrefix, 'latchkey:')
+    assert.equal(readServerEnv({ LATCHKEY_REDIS_PREFIX: 'app-1:' }).redisPrefix, 'app-1:')
+    assert.throws(
+      () => readServerEnv({ LATCHKEY_REDIS_PREFIX: 'has space' }),
+      /LATCHKEY_REDIS_PREFIX/,
+    )
+  })
+
+  it('refuses refresh lifetimes out of range, naming the variable', () => {
+    assert.throws(
+      () => readServerEnv({ LATCHKEY_REFRESH_IDLE_TTL: '5' }),
+      /LATCHKEY_REFRESH_IDLE_TTL/,
+    )
+    assert.throws(
+      () => readServerEnv({ LATCHKEY_REFRESH_ABSOLUTE_TTL: '1d' }),
+      /LATCHKEY_REFRESH_ABSOLUTE_TTL/,
+    )
   })
 })
 

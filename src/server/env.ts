@@ -36,6 +36,9 @@ export interface ServerEnv {
     accessTokenTtlSeconds: number
     /** `undefined`: the issuer. */
     audience: string | undefined
+    /** Refresh-token families, in seconds; `undefined`: the library's defaults (7 and 30 days). */
+    refreshIdleSeconds: number | undefined
+    refreshAbsoluteSeconds: number | undefined
   }
 }
 
@@ -105,6 +108,13 @@ function readTokens(env: Env): ServerEnv['tokens'] {
     hmacSecret,
     accessTokenTtlSeconds: readInteger(env, 'LATCHKEY_ACCESS_TOKEN_TTL', 600, 1, 86_400),
     audience,
+    refreshIdleSeconds: readOptionalInteger(env, 'LATCHKEY_REFRESH_IDLE_TTL', 60, 400 * 86_400),
+    refreshAbsoluteSeconds: readOptionalInteger(
+      env,
+      'LATCHKEY_REFRESH_ABSOLUTE_TTL',
+      60,
+      400 * 86_400,
+    ),
   }
 }
 
@@ -147,6 +157,10 @@ function readInteger(env: Env, name: string, fallback: number, min: number, max:
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, not "${raw}".`)
   }
   return value
+}
+
+function readOptionalInteger(env: Env, name: string, min: number, max: number): number | undefined {
+  return nonEmpty(env[name]) === undefined ? undefined : readInteger(env, name, min, min, max)
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -50,10 +50,16 @@ export async function openLatchkey(env: ServerEnv, logger: ServerLogger): Promis
       hmacSecret: env.tokens.hmacSecret,
       accessTokenTtlSeconds: env.tokens.accessTokenTtlSeconds,
       audience: env.tokens.audience,
+      refresh: {
+        idleMs: seconds(env.tokens.refreshIdleSeconds),
+        absoluteMs: seconds(env.tokens.refreshAbsoluteSeconds),
+      },
     },
     logger,
   })
 }
+
+const seconds = (value: number | undefined) => (value === undefined ? undefined : value * 1000)
 
 /** Opens the store (applying migrations), builds Latchkey and starts listening. */
 export async function startServer(env: ServerEnv, logger: ServerLogger): Promise<RunningServer> {
