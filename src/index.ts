@@ -70,7 +70,9 @@ export interface Latchkey {
   authenticate(request: CredentialRequest): Promise<Caller | null>
   /** The caller behind a request's credential, or an `AuthError` saying precisely why not. */
   check(request: CredentialRequest): Promise<Caller>
+  /** Sign-up, password checks and changes. */
   users: Users
+  /** Cookie sessions: create, validate (through this node's cache), renew. */
   sessions: Sessions
   /** Access tokens and their keyring (`tokens.keyring.maintain` rotates on schedule). */
   tokens: AccessTokens
@@ -80,6 +82,7 @@ export interface Latchkey {
   events: Events
   /** The revocation feed of this node: its bus state, and facts as they arrive. */
   revocation: RevocationFeed
+  /** The options after validation, every default filled in. */
   config: ResolvedConfig
   /** Closes the bus and the store. */
   close(): Promise<void>
