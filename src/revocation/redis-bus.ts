@@ -4,6 +4,8 @@
  * once while Redis is away instead of queueing. Beside the channel it keeps a log of recent
  * facts for subscribers that start late (see `redis-log.ts`).
  */
+import { Cluster } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
 import { connectRedis } from '../stores/redis/connection.js'
@@ -80,6 +82,11 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       })
   }
   publisher.on('ready', seed)
+  // A Cluster stays ready while one of its masters restarts empty, the log's one included:
+  // seed again whenever a connection to a node becomes ready.
+  if (publisher instanceof Cluster) {
+    publisher.on('+node', (node: Redis) => node.on('ready', seed))
+  }
 
   return {
     name: 'redis',
@@ -90,7 +97,11 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     async publish(payload) {
       const message = decodeMessage(payload)
       if (message === null || !('facts' in message)) {
-        await publisher.publish(channel, payload)
+        // Through the log's node, as facts go: on a Cluster a bare PUBLISH may take any
+        // node, and a probe would come back while facts cannot get through.
+        const results = await publisher.multi().exists(keys.ready).publish(channel, payload).exec()
+        const failed = results?.find(([error]) => error !== null)?.[0]
+        if (results === null || failed) throw failed ?? new Error('The probe was aborted')
         return
       }
       const windowMs = source?.windowMs ?? DEFAULT_WINDOW_MS

@@ -13,6 +13,8 @@ export interface PrivateRedisCluster {
   /** The seed nodes, comma-separated, as `connectRedis` takes them. */
   url: string
   ports: readonly number[]
+  /** The index of the node that serves `key`'s slot. */
+  nodeOf(key: string): Promise<number>
   /** Kills node `index` (0, 1 or 2). */
   stopNode(index: number): Promise<void>
   /** Starts node `index` again and waits until the cluster is whole. */
@@ -29,7 +31,9 @@ const NODE_TIMEOUT_MS = 1000
 export async function redisClusterUnavailable(): Promise<string | undefined> {
   for (const tool of ['redis-server', 'redis-cli']) {
     const missing = await new Promise<string | undefined>((resolve) => {
-      execFile(tool, ['--version'], (error) => resolve(error ? `${tool}: ${error.message}` : undefined))
+      execFile(tool, ['--version'], (error) =>
+        resolve(error ? `${tool}: ${error.message}` : undefined),
+      )
     })
     if (missing !== undefined) return missing
   }
@@ -65,6 +69,12 @@ export async function privateRedisCluster(): Promise<PrivateRedisCluster> {
     busPorts.push(busPort)
   }
   const children: (ChildProcess | undefined)[] = ports.map(() => undefined)
+  // Should the test process end without `close()`, no node outlives it.
+  const onExit = () => {
+    for (const child of children) child?.kill('SIGKILL')
+    rmSync(root, { recursive: true, force: true })
+  }
+  process.once('exit', onExit)
 
   async function answers(port: number): Promise<boolean> {
     return (await cli(port, 'PING').catch(() => '')).trim() === 'PONG'
@@ -135,12 +145,29 @@ export async function privateRedisCluster(): Promise<PrivateRedisCluster> {
   const cluster: PrivateRedisCluster = {
     url: ports.map((port) => `redis://127.0.0.1:${port}`).join(','),
     ports,
+    async nodeOf(key) {
+      const [first] = ports
+      if (first === undefined) throw new Error('no nodes')
+      const slot = Number(await cli(first, 'CLUSTER', 'KEYSLOT', key))
+      for (const [index, port] of ports.entries()) {
+        const id = (await cli(port, 'CLUSTER', 'MYID')).trim()
+        const nodes = await cli(port, 'CLUSTER', 'NODES')
+        const mine = nodes.split('\n').find((line) => line.startsWith(`${id} `))
+        const ranges = mine?.split(' ').slice(8) ?? []
+        for (const range of ranges) {
+          const [from, to] = range.split('-').map(Number)
+          if (from !== undefined && from <= slot && slot <= (to ?? from)) return index
+        }
+      }
+      throw new Error(`no node serves slot ${slot}`)
+    },
     stopNode: killNode,
     async startNode(index) {
       await spawnNode(index)
       await waitFor(whole, 'the cluster to be whole again')
     },
     async close() {
+      process.off('exit', onExit)
       try {
         await Promise.all(ports.map((_, index) => killNode(index)))
       } finally {

@@ -1,0 +1,360 @@
+/*
+ * The Redis pieces against a real Redis Cluster of three masters spawned here: the store
+ * conformance suite through the layer, the layer's own keys on the Cluster, and the
+ * revocation bus (delivery, loss of the subscriber's node, the retained log).
+ */
+import assert from 'node:assert/strict'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { Cluster, Redis } from 'ioredis'
+import { eventually } from '../../../test/services/eventually.js'
+import { serviceAvailable } from '../../../test/services/gate.js'
+import {
+  privateRedisCluster,
+  redisClusterUnavailable,
+} from '../../../test/services/redis-cluster.js'
+import { listen } from '../../../test/revocation/listen.js'
+import type { RevocationFact } from '../../revocation/facts.js'
+import { createBusFeed } from '../../revocation/feed.js'
+import { redisBus } from '../../revocation/redis-bus.js'
+import { storeConformanceSuite } from '../conformance.js'
+import type { LoginRecord, Store, UserRecord } from '../contract.js'
+import { memoryStore } from '../memory.js'
+import { openSqliteStore } from '../sql/sqlite.js'
+import { TOMBSTONE, cacheKeys } from './codec.js'
+import { connectRedis } from './connection.js'
+import { redisLayer } from './layer.js'
+
+const T0 = 1_700_000_000_000
+const MINUTE = 60_000
+const quiet = { warn: () => {} }
+const FAST = { probeIntervalMs: 50, probeTimeoutMs: 200, logger: quiet }
+
+const unique = (label: string) => `latchkey:test:${label}:${randomBytes(6).toString('hex')}`
+
+/** A Cluster client that is ready, so that no command falls back to the store unseen. */
+async function readyCluster(url: string): Promise<Cluster> {
+  const client = connectRedis(url)
+  assert.ok(client instanceof Cluster, 'several URLs make a Cluster client')
+  client.on('error', () => {})
+  if (client.status !== 'ready') {
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve)
+      setTimeout(() => reject(new Error('the Cluster client did not get ready')), 5000).unref()
+    })
+  }
+  return client
+}
+
+/** The keys under `prefix` on each master, by port. */
+async function keysByNode(ports: readonly number[], prefix: string): Promise<string[][]> {
+  return Promise.all(
+    ports.map(async (port) => {
+      const node = new Redis({ host: '127.0.0.1', port, lazyConnect: true })
+      try {
+        const found: string[] = []
+        let cursor = '0'
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+          found.push(...keys)
+          cursor = next
+        } while (cursor !== '0')
+        return found
+      } finally {
+        node.disconnect()
+      }
+    }),
+  )
+}
+
+function aUser(): UserRecord {
+  const id = randomUUID()
+  return {
+    id,
+    email: `${id}@example.com`,
+    emailNormalized: `${id}@example.com`,
+    passwordHash: 'hash',
+    tokenVersion: 1,
+    createdAt: T0,
+    updatedAt: T0,
+  }
+}
+
+function aLogin(userId: string): LoginRecord {
+  return {
+    id: randomUUID(),
+    userId,
+    kind: 'session',
+    secretHash: new Uint8Array(randomBytes(32)),
+    createdAt: T0,
+    lastSeenAt: T0,
+    idleExpiresAt: T0 + 30 * MINUTE,
+    absoluteExpiresAt: T0 + 60 * MINUTE,
+    ip: null,
+    userAgent: 'cluster-test',
+    revokedAt: null,
+  }
+}
+
+/** The store with its `getLogin` reads counted. */
+function counted(inner: Store) {
+  const reads = { getLogin: 0 }
+  const store: Store = {
+    ...inner,
+    getLogin(id) {
+      reads.getLogin++
+      return inner.getLogin(id)
+    },
+  }
+  return { store, reads }
+}
+
+if (serviceAvailable('redis cluster', await redisClusterUnavailable())) {
+  const cluster = await privateRedisCluster()
+  after(() => cluster.close())
+
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-cluster-'))
+  after(() => rmSync(dir, { recursive: true, force: true }))
+  const conformancePrefix = `${unique('conformance')}:`
+  storeConformanceSuite('sqlite + redis cluster', async () => {
+    const redis = await readyCluster(cluster.url)
+    const inner = await openSqliteStore({ filename: join(dir, 'conformance.db') })
+    const store = redisLayer(inner, { redis, prefix: conformancePrefix })
+    return {
+      store,
+      close: async () => {
+        try {
+          await store.close()
+        } finally {
+          redis.disconnect()
+        }
+      },
+    }
+  })
+
+  describe('redis layer on a cluster', () => {
+    it('the conformance run kept its copies in Redis, on every master', async () => {
+      const found = await keysByNode(cluster.ports, conformancePrefix)
+      assert.ok(
+        found.every((keys) => keys.length > 0),
+        `keys per master: ${found.map((keys) => keys.length).join(', ')}`,
+      )
+    })
+
+    it('answers repeated reads from its copy and tombstones it on a write', async () => {
+      const redis = await readyCluster(cluster.url)
+      try {
+        const prefix = `${unique('copies')}:`
+        const { store, reads } = counted(memoryStore())
+        const layered = redisLayer(store, { redis, prefix })
+        const keys = cacheKeys(prefix)
+        const user = aUser()
+        await layered.createUser(user)
+        const logins = Array.from({ length: 12 }, () => aLogin(user.id))
+        for (const login of logins) await layered.createLogin(login)
+        for (let i = 0; i < 2; i++) {
+          for (const login of logins) assert.deepEqual(await layered.getLogin(login.id), login)
+        }
+        assert.equal(reads.getLogin, logins.length, 'the second round came from Redis')
+        const [first] = logins
+        assert.ok(first !== undefined)
+        assert.equal(await layered.revokeLogin(user.id, first.id, T0 + 1), true)
+        assert.equal(await redis.get(keys.login(first.id)), TOMBSTONE)
+        assert.equal((await layered.getLogin(first.id))?.revokedAt, T0 + 1)
+      } finally {
+        redis.disconnect()
+      }
+    })
+
+    it('counts rate limits in the cluster, shared by layers over different stores', async () => {
+      const redis = await readyCluster(cluster.url)
+      try {
+        const prefix = `${unique('rate')}:`
+        const a = redisLayer(memoryStore(), { redis, prefix })
+        const b = redisLayer(memoryStore(), { redis, prefix })
+        for (let i = 0; i < 20; i++) {
+          const key = `login:${i}`
+          assert.deepEqual(await a.hitRateLimit(key, MINUTE, T0), {
+            count: 1,
+            resetAt: T0 + MINUTE,
+          })
+          assert.deepEqual(await b.hitRateLimit(key, MINUTE, T0 + 1), {
+            count: 2,
+            resetAt: T0 + MINUTE,
+          })
+        }
+      } finally {
+        redis.disconnect()
+      }
+    })
+
+    it('deleteExpired removes ended counters from every master, and only those', async () => {
+      const redis = await readyCluster(cluster.url)
+      try {
+        const prefix = `${unique('expired')}:`
+        const store = redisLayer(memoryStore(), { redis, prefix })
+        const ended = Array.from({ length: 30 }, (_, i) => `ended:${i}`)
+        const live = Array.from({ length: 30 }, (_, i) => `live:${i}`)
+        for (const key of ended) await store.hitRateLimit(key, MINUTE, T0)
+        for (const key of live) await store.hitRateLimit(key, 10 * MINUTE, T0)
+        const before = await keysByNode(cluster.ports, prefix)
+        assert.ok(
+          before.every((keys) => keys.length > 0),
+          `counters per master: ${before.map((keys) => keys.length).join(', ')}`,
+        )
+        assert.equal(await store.deleteExpired(T0 + MINUTE), ended.length)
+        const left = (await keysByNode(cluster.ports, prefix)).flat()
+        assert.deepEqual(left.sort(), live.map((key) => cacheKeys(prefix).rateLimit(key)).sort())
+        assert.equal((await store.hitRateLimit('live:0', 10 * MINUTE, T0 + 1)).count, 2)
+      } finally {
+        redis.disconnect()
+      }
+    })
+  })
+
+  describe('redis bus on a cluster', () => {
+    it('two nodes on one channel hear each other', async () => {
+      const name = unique('bus')
+      const a = createBusFeed(redisBus({ url: cluster.url, channel: name, logger: quiet }), FAST)
+      const b = createBusFeed(redisBus({ url: cluster.url, channel: name, logger: quiet }), FAST)
+      try {
+        const atA = listen(a)
+        const atB = listen(b)
+        await eventually(() => a.trusted && b.trusted, 5000, 'both feeds trusted')
+        const toB: RevocationFact = { type: 'login', loginId: 'l-1', userId: 'u-1' }
+        const toA: RevocationFact = { type: 'user', userId: 'u-2', version: 3 }
+        await a.publish([toB])
+        await b.publish([toA])
+        await eventually(() => atB.heard.length === 1 && atA.heard.length === 1, 2000, 'facts')
+        assert.deepEqual(atB.heard, [[toB]])
+        assert.deepEqual(atA.heard, [[toA]])
+      } finally {
+        await Promise.all([a.close(), b.close()])
+      }
+    })
+
+    it('keeps a retained log on the cluster, trusted once seeded', async () => {
+      const name = unique('log')
+      const bus = redisBus({ url: cluster.url, channel: name, logger: quiet })
+      const feed = createBusFeed(bus, FAST)
+      try {
+        await eventually(() => feed.trusted, 5000, 'trusted')
+        const live: RevocationFact = { type: 'token', jti: 'j-1', until: Date.now() + 60_000 }
+        await feed.publish([live])
+        assert.equal(await bus.readLog(0), null, 'no marker before retain')
+        const seeded: RevocationFact = { type: 'user', userId: 'u-9', version: 3 }
+        bus.retain({ windowMs: 60_000, load: () => Promise.resolve([seeded]) })
+        const logged = await readUntilReady(bus)
+        assert.deepEqual(
+          new Set((logged ?? []).map((fact) => JSON.stringify(fact))),
+          new Set([live, seeded].map((fact) => JSON.stringify(fact))),
+        )
+        const later: RevocationFact = { type: 'key', kid: 'k-2' }
+        const since = Date.now()
+        await feed.publish([later])
+        assert.deepEqual(await bus.readLog(since), [later])
+      } finally {
+        await feed.close()
+      }
+    })
+
+    it('seeds the log again when the master that holds it restarts empty', async () => {
+      const name = unique('reseed')
+      const bus = redisBus({ url: cluster.url, channel: name, logger: quiet })
+      const feed = createBusFeed(bus, FAST)
+      const seeded: RevocationFact = { type: 'login', loginId: 'l-7', userId: 'u-7' }
+      bus.retain({ windowMs: 60_000, load: () => Promise.resolve([seeded]) })
+      const owner = await cluster.nodeOf(`{${name}}:log`)
+      let stopped = false
+      try {
+        await eventually(() => feed.trusted, 5000, 'trusted')
+        assert.deepEqual(await readUntilReady(bus), [seeded])
+        await cluster.stopNode(owner)
+        stopped = true
+        await cluster.startNode(owner)
+        stopped = false
+        assert.deepEqual(await readUntilReady(bus, 5000), [seeded], 'the log after the restart')
+      } finally {
+        await feed.close()
+        if (stopped) await cluster.startNode(owner)
+      }
+    })
+
+    it('losing the subscriber’s node flushes; the feed is trusted again by itself', async () => {
+      const name = unique('loss')
+      // The subscriber of each bus starts on the first seed node.
+      const a = createBusFeed(redisBus({ url: cluster.url, channel: name, logger: quiet }), FAST)
+      const b = createBusFeed(redisBus({ url: cluster.url, channel: name, logger: quiet }), FAST)
+      let stopped = false
+      try {
+        const atA = listen(a)
+        const atB = listen(b)
+        await eventually(() => a.trusted && b.trusted, 5000, 'both trusted')
+        await cluster.stopNode(0)
+        stopped = true
+        await eventually(() => !a.trusted && !b.trusted, 2000, 'both untrusted')
+        assert.ok(atA.flushes() >= 1 && atB.flushes() >= 1)
+        await cluster.startNode(0)
+        stopped = false
+        await eventually(() => a.trusted && b.trusted, 5000, 'both trusted after the restart')
+        const toB: RevocationFact = { type: 'login', loginId: 'l-3', userId: 'u-3' }
+        const toA: RevocationFact = { type: 'user', userId: 'u-4', version: 2 }
+        await a.publish([toB])
+        await b.publish([toA])
+        await eventually(() => atB.heard.length === 1 && atA.heard.length === 1, 2000, 'facts')
+        assert.deepEqual(atB.heard, [[toB]])
+        assert.deepEqual(atA.heard, [[toA]])
+      } finally {
+        await Promise.all([a.close(), b.close()])
+        if (stopped) await cluster.startNode(0)
+      }
+    })
+
+    it('no feed stays trusted while a fact cannot get through the log’s master', async () => {
+      // A channel whose log lives away from the first seed node, where the subscribers are.
+      let name = unique('path')
+      while ((await cluster.nodeOf(`{${name}}:log`)) === 0) name = unique('path')
+      const owner = await cluster.nodeOf(`{${name}}:log`)
+      const a = createBusFeed(redisBus({ url: cluster.url, channel: name, logger: quiet }), FAST)
+      const b = createBusFeed(redisBus({ url: cluster.url, channel: name, logger: quiet }), FAST)
+      let stopped = false
+      try {
+        const atB = listen(b)
+        await eventually(() => a.trusted && b.trusted, 5000, 'both trusted')
+        await cluster.stopNode(owner)
+        stopped = true
+        const fact: RevocationFact = { type: 'login', loginId: 'l-5', userId: 'u-5' }
+        await a.publish([fact])
+        // Past one probe interval and timeout, b has either heard the fact or stopped
+        // answering from its caches.
+        await new Promise((resolve) => setTimeout(resolve, 400))
+        const until = Date.now() + 1000
+        while (Date.now() < until) {
+          assert.ok(!b.trusted || atB.heard.length > 0, 'b trusted without the fact')
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+        await cluster.startNode(owner)
+        stopped = false
+        await eventually(() => atB.heard.length === 1, 8000, 'the fact once the master is back')
+        assert.deepEqual(atB.heard, [[fact]])
+        await eventually(() => a.trusted && b.trusted, 5000, 'both trusted again')
+      } finally {
+        await Promise.all([a.close(), b.close()])
+        if (stopped) await cluster.startNode(owner)
+      }
+    })
+  })
+}
+
+async function readUntilReady(bus: ReturnType<typeof redisBus>, ms = 2000) {
+  const deadline = Date.now() + ms
+  do {
+    const facts = await bus.readLog(0).catch(() => null)
+    if (facts !== null) return facts
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  } while (Date.now() < deadline)
+  return null
+}
