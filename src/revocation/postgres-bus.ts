@@ -41,6 +41,9 @@ export function postgresBus(options: PostgresBusOptions): BusTransport {
   const pool = new pg.Pool({ ...config, max: 2 })
   // An idle pooled connection that dies emits here; the next publish simply gets another.
   pool.on('error', () => {})
+  // A client that dies while checked out emits 'error' as well, which the pool listens to
+  // only while the client is idle: the rejected query already reports it.
+  pool.on('connect', (client) => client.on('error', () => {}))
   let stop: (() => Promise<void>) | undefined
   let closed = false
 

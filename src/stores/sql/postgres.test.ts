@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { Kysely, PostgresDialect } from 'kysely'
+import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { StoreUnavailableError } from '../../errors.js'
 import { storeConformanceSuite } from '../conformance.js'
@@ -10,6 +10,7 @@ import type { Database } from './schema.js'
 import { sqlStore } from './sql-store.js'
 import { isPostgresUnavailable, migratePostgres, openPostgresStore } from './postgres.js'
 import { serviceAvailable } from '../../../test/services/gate.js'
+import { tcpProxy } from '../../../test/services/proxy.js'
 import {
   postgresUnreachable,
   urlWithSchema as urlFor,
@@ -83,6 +84,28 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
       const url = urlFor(schema)
       const applied = await Promise.all(Array.from({ length: 5 }, () => migratePostgres(url)))
       assert.deepEqual(applied.flat().sort(), Object.keys(migrations))
+    })
+
+    it('survives the network going away under a query in flight, and recovers', async () => {
+      const schema = freshSchema('cut')
+      await createSchema(schema)
+      const target = new URL(urlFor(schema))
+      const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
+      target.host = `${proxy.host}:${proxy.port}`
+      const store = await openPostgresStore({ connectionString: target.toString(), max: 2 })
+      try {
+        // Without a listener on the checked-out client, its 'error' would end the process.
+        const inFlight = sql`select pg_sleep(5)`.execute(store.db)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        proxy.cut()
+        await assert.rejects(inFlight, /terminated|closed|ECONNRESET/i)
+        await assert.rejects(store.getUserById('nobody'), StoreUnavailableError)
+        proxy.restore()
+        assert.equal(await store.getUserById('nobody'), null)
+      } finally {
+        await store.close()
+        await proxy.close()
+      }
     })
 
     it('reports a missing table as a bug, not as unavailability', async () => {

@@ -74,6 +74,9 @@ function openKysely(connectionString: string, max: number): Kysely<Database> {
   // An idle client whose server went away emits 'error' on the pool; without a listener
   // that would crash the process. The next query reports the failure instead.
   pool.on('error', () => {})
+  // A client that dies while checked out (a query in flight when the network goes) emits
+  // 'error' too, and the pool listens only to idle ones: the query's rejection reports it.
+  pool.on('connect', (client) => client.on('error', () => {}))
   return new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) })
 }
 
