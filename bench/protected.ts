@@ -20,7 +20,14 @@ import { machine } from './load.js'
 
 const CONNECTIONS = 50
 const WARMUP_SECONDS = 1
-const MEASURE_SECONDS = 5
+const MEASURE_SECONDS = 3
+/**
+ * Each server's routes are measured in this many rounds, the unprotected route first in
+ * each: a protected row is compared with the unprotected run just before it, and the
+ * median of the rounds is reported. On a small machine throughput drifts by 10–20 %
+ * within a minute; pairing neighbours keeps the drift out of the ratio.
+ */
+const ROUNDS = 3
 /** Before a server's first counted row, each of its routes runs this long uncounted. */
 const SERVER_WARMUP_SECONDS = 2
 /** Distinct credentials spread over the connections (sessions, access tokens). */
@@ -48,8 +55,8 @@ interface Row {
   /** Answers that were not 2xx, plus connection errors and timeouts. */
   failures: number
   requests: number
-  /** The mean of its server's unprotected rows: the denominator of "ratio to unprotected". */
-  baseline?: Row
+  /** Per round, this row's req/s over the unprotected run just before it. */
+  ratios?: number[]
 }
 
 /**
@@ -116,25 +123,47 @@ interface Protected {
   afterRun?: () => Promise<void>
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+/** Medians of several runs of one route; failures and requests add up. */
+function combine(server: string, route: string, runs: Omit<Row, 'server' | 'route'>[]): Row {
+  return {
+    server,
+    route,
+    rps: median(runs.map((run) => run.rps)),
+    p99: median(runs.map((run) => run.p99)),
+    failures: runs.reduce((sum, run) => sum + run.failures, 0),
+    requests: runs.reduce((sum, run) => sum + run.requests, 0),
+  }
+}
+
 /**
- * The rows of one server: its unprotected route before and after the protected ones,
- * and each row's ratio to the mean of those two (which also shows any drift).
+ * The rows of one server: ROUNDS rounds of its unprotected route followed by each
+ * protected one; each protected row carries its ratio to the unprotected run of its round.
  */
 async function serverRows(server: string, port: number, routes: Protected[]): Promise<Row[]> {
-  const open = async (when: string): Promise<Row> => ({
-    server,
-    route: `GET /api/open (unprotected, ${when})`,
-    ...(await measure(port, { next: () => ({ method: 'GET', path: '/api/open' }) })),
-  })
+  const open: Omit<Protected, 'route'> = { next: () => ({ method: 'GET', path: '/api/open' }) }
   // A fresh process: JIT and pools first, on every route, before anything is counted.
-  for (const route of routes) await measure(port, route, SERVER_WARMUP_SECONDS)
-  const rows: Row[] = [await open('before')]
-  for (const route of routes) {
-    rows.push({ server, route: route.route, ...(await measure(port, route)) })
+  for (const route of [open, ...routes]) await measure(port, route, SERVER_WARMUP_SECONDS)
+  const openRuns: Omit<Row, 'server' | 'route'>[] = []
+  const routeRuns = routes.map(() => [] as Omit<Row, 'server' | 'route'>[])
+  for (let round = 0; round < ROUNDS; round++) {
+    openRuns.push(await measure(port, open))
+    for (const [index, route] of routes.entries())
+      routeRuns[index]!.push(await measure(port, route))
   }
-  rows.push(await open('after'))
-  const baseline = { ...rows[0]!, rps: (rows[0]!.rps + rows.at(-1)!.rps) / 2 }
-  for (const row of rows) row.baseline = baseline
+  const rows = [combine(server, 'GET /api/open (unprotected)', openRuns)]
+  for (const [index, route] of routes.entries()) {
+    const runs = routeRuns[index]!
+    const row = combine(server, route.route, runs)
+    row.ratios = runs.map((run, round) => run.rps / openRuns[round]!.rps)
+    rows.push(row)
+  }
   return rows
 }
 
@@ -322,7 +351,7 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`
  */
 export async function runProtectedBench(): Promise<void> {
   console.log(
-    `\n## Protected route: ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up + ${MEASURE_SECONDS} s per row, autocannon in the driver process, each server in its own process`,
+    `\n## Protected route: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${WARMUP_SECONDS} s warm-up + ${MEASURE_SECONDS} s per route, autocannon in the driver process, each server in its own process`,
   )
   console.log(`${machine()}; ${loadAverage()} at the start`)
   const space = await scratch('protected')
@@ -339,11 +368,14 @@ export async function runProtectedBench(): Promise<void> {
     `Latchkey: ${config}; Postgres and Redis run on the same machine; ${loadAverage()} at the end.`,
   )
   console.log(
-    '| server | route | req/s | ratio to its unprotected route (mean of before/after) | p99 ms | non-2xx/errors |',
+    '| server | route | req/s (median) | ratio to unprotected, median of rounds (each round) | p99 ms | non-2xx/errors |',
   )
   console.log('|---|---|---:|---:|---:|---:|')
   for (const row of rows) {
-    const base = row.baseline === undefined ? '–' : ratio(row.rps, row.baseline.rps)
+    const base =
+      row.ratios === undefined
+        ? '–'
+        : `${median(row.ratios).toFixed(2)}x (${row.ratios.map((r) => r.toFixed(2)).join(', ')})`
     console.log(
       `| ${row.server} | ${row.route} | ${Math.round(row.rps)} | ${base} | ${row.p99} | ${row.failures} |`,
     )
@@ -358,8 +390,18 @@ export async function runProtectedBench(): Promise<void> {
     ['cookie session', find('Latchkey', 'cookie'), peerSession, find('Express', 'cookie')],
     ['Bearer JWT', find('Latchkey', 'JWT ('), peerJwt, find('Fastify', 'Bearer')],
     ['hybrid', find('Latchkey', 'refresh'), peerJwt, find('Fastify', 'Bearer')],
-    ['unprotected', find('Latchkey', 'before'), 'Express, unprotected', find('Express', 'before')],
-    ['unprotected', find('Latchkey', 'before'), 'Fastify, unprotected', find('Fastify', 'before')],
+    [
+      'unprotected',
+      find('Latchkey', 'unprotected'),
+      'Express, unprotected',
+      find('Express', 'unprotected'),
+    ],
+    [
+      'unprotected',
+      find('Latchkey', 'unprotected'),
+      'Fastify, unprotected',
+      find('Fastify', 'unprotected'),
+    ],
   ]
   for (const [ours, a, theirs, b] of compare) {
     if (a !== undefined && b !== undefined) {
