@@ -69,8 +69,9 @@ export function createRefreshTokens(deps: {
     }
   }
 
-  async function issued(user: UserRecord, login: LoginRecord, tokenId: string) {
-    return { user, login, access: await tokens.sign(user, login), refreshToken: tokenFor(tokenId) }
+  async function issued(user: UserRecord, login: LoginRecord, tokenId: string, mark: number) {
+    const access = await tokens.sign(user, login, mark)
+    return { user, login, access, refreshToken: tokenFor(tokenId) }
   }
 
   /** The family's login and user, or `invalid_refresh_token` when the family is dead. */
@@ -94,6 +95,8 @@ export function createRefreshTokens(deps: {
 
     async rotate(presented) {
       const now = clock()
+      // Before any read: a revocation fact after this mark keeps the new token out of the cache.
+      const mark = tokens.readMark()
       const parsed = parseOpaqueToken(presented)
       if (parsed === null) throw invalid()
       let parent = await store.getRefreshToken(parsed.id)
@@ -105,7 +108,7 @@ export function createRefreshTokens(deps: {
         const idleExpiresAt = Math.min(now + config.idleMs, login.absoluteExpiresAt)
         if (await store.rotateRefreshToken(parent.id, child, now, idleExpiresAt)) {
           events.emit('refresh', { userId: user.id, loginId: login.id })
-          return issued(user, { ...login, lastSeenAt: now, idleExpiresAt }, child.id)
+          return issued(user, { ...login, lastSeenAt: now, idleExpiresAt }, child.id, mark)
         }
         // A concurrent rotation of the same parent won: answer as a retry of that one.
         parent = await store.getRefreshToken(parent.id)
@@ -117,7 +120,7 @@ export function createRefreshTokens(deps: {
         now < parent.spentAt + config.graceMs
       ) {
         events.emit('refresh', { userId: user.id, loginId: login.id })
-        return issued(user, login, parent.childId)
+        return issued(user, login, parent.childId, mark)
       }
       // Two holders of one token: the thief or the victim presented it second. Which
       // is unknowable, so the whole family dies, its newest token and access tokens too.

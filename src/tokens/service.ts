@@ -34,8 +34,15 @@ export interface AccessTokens {
    * login is the refresh-token family, so it has the family's idle and absolute expiry.
    */
   issue(user: UserRecord, client: ClientInfo): Promise<IssuedAccess>
-  /** Signs a new access token for an existing token login, at the user's current `ver`. */
-  sign(user: UserRecord, login: LoginRecord): Promise<SignedAccessToken>
+  /**
+   * Signs a new access token for an existing token login, at the user's current `ver`.
+   * With `readSince` (a {@link AccessTokens.readMark} taken before `user` and `login` were
+   * read), the token is known valid here at once: its first use needs no full check,
+   * unless a revocation fact arrived since the mark.
+   */
+  sign(user: UserRecord, login: LoginRecord, readSince?: number): Promise<SignedAccessToken>
+  /** A mark to take before reading what a token will be signed for (see `sign`). */
+  readMark(): number
   /** The strict verifier, then revocation: `ver`, the `sid` login, the `jti` denylist. */
   verify(token: string): Promise<ValidToken>
   /** Denies one token for as long as a verifier could still accept it. */
@@ -104,6 +111,15 @@ export function createAccessTokens(deps: {
     }
   }
 
+  /** Keeps a valid token in this node's cache; dropped if a fact came after `generation`. */
+  function remember(token: string, valid: ValidToken, generation: number): void {
+    const { user, login, claims } = valid
+    // Never past `exp` (the skew is left to the full check) nor the login's own end.
+    const expiresAt = Math.min(claims.exp * 1000, login.idleExpiresAt, login.absoluteExpiresAt)
+    const entry = { value: valid, userId: user.id, loginId: login.id, jti: claims.jti, expiresAt }
+    cache.fill(token, entry, generation)
+  }
+
   function signFor(
     key: SigningKey,
     user: UserRecord,
@@ -142,10 +158,15 @@ export function createAccessTokens(deps: {
       return { login, access: signFor(key, user, login, now) }
     },
 
-    async sign(user, login) {
+    async sign(user, login, readSince) {
       const now = clock()
-      return signFor(await keyring.ensure(now), user, login, now)
+      const signed = signFor(await keyring.ensure(now), user, login, now)
+      if (readSince !== undefined)
+        remember(signed.token, { user, login, claims: signed.claims }, readSince)
+      return signed
     },
+
+    readMark: () => cache.begin(),
 
     async verify(token) {
       const now = clock()
@@ -163,10 +184,7 @@ export function createAccessTokens(deps: {
       if (now >= login.idleExpiresAt) throw revoked()
       if (await store.isTokenDenied(claims.jti, now)) throw revoked()
       const valid = { user, login, claims }
-      // Never past `exp` (the skew is left to the full check) nor the login's own end.
-      const expiresAt = Math.min(claims.exp * 1000, login.idleExpiresAt, login.absoluteExpiresAt)
-      const entry = { value: valid, userId: user.id, loginId: login.id, jti: claims.jti, expiresAt }
-      cache.fill(token, entry, generation)
+      remember(token, valid, generation)
       return valid
     },
 

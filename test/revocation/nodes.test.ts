@@ -69,6 +69,29 @@ describe('local caches', () => {
     await closeAll(nodes)
   })
 
+  it('a token this node just issued by a refresh is answered without a full check', async () => {
+    const { nodes } = await cluster(1)
+    const [a] = nodes
+    assert.ok(a)
+    const { email } = await newUser(a)
+    const token = await tokenLogin(a, email)
+    const refreshed = await a.send('/auth/refresh', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: token.refreshToken }),
+    })
+    assert.equal(refreshed.status, 200)
+    const { access_token: fresh } = (await refreshed.json()) as { access_token: string }
+    const before = { ...a.reads }
+    assert.equal((await a.send('/auth/session', { headers: bearer(fresh) })).status, 200)
+    assert.deepEqual(a.reads, before)
+    // And a revocation still evicts it.
+    const out = await a.send('/auth/logout', { method: 'POST', headers: bearer(fresh) })
+    assert.equal(out.status, 204)
+    assert.equal((await a.send('/auth/session', { headers: bearer(fresh) })).status, 401)
+    await closeAll(nodes)
+  })
+
   it('still write activity on time: a cached session renews and then expires when idle', async () => {
     const { nodes, clock } = await cluster(1)
     const [a] = nodes
