@@ -1,47 +1,12 @@
 import assert from 'node:assert/strict'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { StoreUnavailableError } from '../errors.js'
 import { refreshConformanceTests } from './conformance-refresh.js'
 import { revocationConformanceTests } from './conformance-revocation.js'
 import { tokenConformanceTests } from './conformance-tokens.js'
 import type { LoginRecord, Store, UserRecord } from './contract.js'
-
-const T0 = 1_700_000_000_000
-const MINUTE = 60_000
-const HOUR = 60 * MINUTE
-
-// Every record gets fresh random ids and emails, so suites may share one database.
-function aUser(fields: Partial<UserRecord> = {}): UserRecord {
-  const id = randomUUID()
-  return {
-    id,
-    email: `Someone.${id}@Example.COM`,
-    emailNormalized: `someone.${id}@example.com`,
-    passwordHash: `$argon2id$v=19$m=19456,t=2,p=1$${id}`,
-    tokenVersion: 1,
-    createdAt: T0,
-    updatedAt: T0,
-    ...fields,
-  }
-}
-
-function aLogin(userId: string, fields: Partial<LoginRecord> = {}): LoginRecord {
-  return {
-    id: randomUUID(),
-    userId,
-    kind: 'session',
-    secretHash: new Uint8Array(randomBytes(32)),
-    createdAt: T0,
-    lastSeenAt: T0,
-    idleExpiresAt: T0 + 30 * MINUTE,
-    absoluteExpiresAt: T0 + 12 * HOUR,
-    ip: '203.0.113.7',
-    userAgent: 'conformance/1.0',
-    revokedAt: null,
-    ...fields,
-  }
-}
+import { HOUR, MINUTE, T0, aLogin, aUser } from './fixtures.js'
 
 // Compares hashes by their bytes: a Buffer is as good a Uint8Array as any other.
 function plain(login: LoginRecord | null): unknown {

@@ -4,7 +4,7 @@
  * revocation bus (delivery, loss of the subscriber's node, the retained log).
  */
 import assert from 'node:assert/strict'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,16 +20,15 @@ import { listen } from '../../../test/revocation/listen.js'
 import type { RevocationFact } from '../../revocation/facts.js'
 import { createBusFeed } from '../../revocation/feed.js'
 import { redisBus } from '../../revocation/redis-bus.js'
+import { MINUTE, T0, aLogin, aUser } from '../fixtures.js'
 import { storeConformanceSuite } from '../conformance.js'
-import type { LoginRecord, Store, UserRecord } from '../contract.js'
+import type { Store } from '../contract.js'
 import { memoryStore } from '../memory.js'
 import { openSqliteStore } from '../sql/sqlite.js'
 import { TOMBSTONE, cacheKeys } from './codec.js'
 import { connectRedis } from './connection.js'
 import { redisLayer } from './layer.js'
 
-const T0 = 1_700_000_000_000
-const MINUTE = 60_000
 const quiet = { warn: () => {} }
 const FAST = { probeIntervalMs: 50, probeTimeoutMs: 200, logger: quiet }
 
@@ -68,35 +67,6 @@ async function keysByNode(ports: readonly number[], prefix: string): Promise<str
       }
     }),
   )
-}
-
-function aUser(): UserRecord {
-  const id = randomUUID()
-  return {
-    id,
-    email: `${id}@example.com`,
-    emailNormalized: `${id}@example.com`,
-    passwordHash: 'hash',
-    tokenVersion: 1,
-    createdAt: T0,
-    updatedAt: T0,
-  }
-}
-
-function aLogin(userId: string): LoginRecord {
-  return {
-    id: randomUUID(),
-    userId,
-    kind: 'session',
-    secretHash: new Uint8Array(randomBytes(32)),
-    createdAt: T0,
-    lastSeenAt: T0,
-    idleExpiresAt: T0 + 30 * MINUTE,
-    absoluteExpiresAt: T0 + 60 * MINUTE,
-    ip: null,
-    userAgent: 'cluster-test',
-    revokedAt: null,
-  }
 }
 
 /** The store with its `getLogin` reads counted. */

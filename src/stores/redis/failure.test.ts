@@ -3,6 +3,7 @@
  * network blip that leaves Redis's data in place, and Postgres cut off behind a proxy.
  */
 import assert from 'node:assert/strict'
+import { MINUTE, T0, aLogin, aUser } from '../fixtures.js'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
@@ -21,38 +22,6 @@ import { connectRedis } from './connection.js'
 import type { RedisClient } from './connection.js'
 import { redisLayer } from './layer.js'
 import { eventually } from '../../../test/services/eventually.js'
-
-const T0 = 1_700_000_000_000
-const MINUTE = 60_000
-
-function aUser(): UserRecord {
-  const id = randomUUID()
-  return {
-    id,
-    email: `${id}@example.com`,
-    emailNormalized: `${id}@example.com`,
-    passwordHash: 'hash',
-    tokenVersion: 1,
-    createdAt: T0,
-    updatedAt: T0,
-  }
-}
-
-function aLogin(userId: string): LoginRecord {
-  return {
-    id: randomUUID(),
-    userId,
-    kind: 'session',
-    secretHash: new Uint8Array(randomBytes(32)),
-    createdAt: T0,
-    lastSeenAt: T0,
-    idleExpiresAt: T0 + 30 * MINUTE,
-    absoluteExpiresAt: T0 + 60 * MINUTE,
-    ip: '203.0.113.9',
-    userAgent: null,
-    revokedAt: null,
-  }
-}
 
 /** A connection as the layer would open it, with outages kept quiet. */
 function connect(url: string): RedisClient {

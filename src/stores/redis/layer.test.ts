@@ -13,16 +13,14 @@ import { serviceAvailable } from '../../../test/services/gate.js'
 import { freshSchema, postgresUnreachable } from '../../../test/services/postgres.js'
 import { redisUnreachable, redisUrl } from '../../../test/services/redis.js'
 import { ConfigError } from '../../errors.js'
+import { MINUTE, T0, aLogin, aUser } from '../fixtures.js'
 import { storeConformanceSuite } from '../conformance.js'
-import type { LoginRecord, Store, UserRecord } from '../contract.js'
+import type { LoginRecord, Store } from '../contract.js'
 import { memoryStore } from '../memory.js'
 import { openPostgresStore } from '../sql/postgres.js'
 import { openSqliteStore } from '../sql/sqlite.js'
 import { TOMBSTONE, cacheKeys } from './codec.js'
 import { redisLayer } from './layer.js'
-
-const T0 = 1_700_000_000_000
-const MINUTE = 60_000
 
 /** A key prefix of its own, so suites share the Redis without seeing each other. */
 const uniquePrefix = (label: string) => `latchkey:test:${label}:${randomBytes(6).toString('hex')}:`
@@ -34,36 +32,6 @@ async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
     if (found.length > 0) await redis.del(...found)
     cursor = next
   } while (cursor !== '0')
-}
-
-function aUser(): UserRecord {
-  const id = randomUUID()
-  return {
-    id,
-    email: `${id}@example.com`,
-    emailNormalized: `${id}@example.com`,
-    passwordHash: 'hash',
-    tokenVersion: 1,
-    createdAt: T0,
-    updatedAt: T0,
-  }
-}
-
-function aLogin(userId: string, fields: Partial<LoginRecord> = {}): LoginRecord {
-  return {
-    id: randomUUID(),
-    userId,
-    kind: 'session',
-    secretHash: new Uint8Array(randomBytes(32)),
-    createdAt: T0,
-    lastSeenAt: T0,
-    idleExpiresAt: T0 + 30 * MINUTE,
-    absoluteExpiresAt: T0 + 60 * MINUTE,
-    ip: null,
-    userAgent: 'layer-test',
-    revokedAt: null,
-    ...fields,
-  }
 }
 
 /** The store with its reads counted, and `getLogin` able to wait on a gate. */
