@@ -81,10 +81,6 @@ export class CredentialCache<V> {
     }
   }
 
-  delete(key: string): void {
-    this.#entries.delete(key)
-  }
-
   get size(): number {
     return this.#entries.size
   }
