@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { manualClock } from '../../test/harness.js'
 import { ConfigError } from '../errors.js'
 import { signAccessToken } from './access-token.js'
 import {
@@ -15,6 +16,7 @@ import {
   verifierFor,
 } from './fixtures.test.js'
 import { memoryKeyStore } from './key-store.js'
+import type { KeyStore } from './key-store.js'
 import { JWKS_MAX_AGE_SECONDS, Keyring } from './keyring.js'
 
 const SECOND = 1000
@@ -22,6 +24,19 @@ const MINUTE = 60 * SECOND
 const INPUT = { iss: ISSUER, sub: 'user-1', aud: AUDIENCE, sid: 'login-1', ver: 0 }
 const newKeyring = (store = memoryKeyStore()) => new Keyring({ store, masterSecret: MASTER_SECRET })
 const kids = (keyring: Keyring, now: number) => keyring.publicJwks(now).keys.map((jwk) => jwk.kid)
+
+/** A memory key store that counts its reads and fails them while `failing`. */
+function spiedStore(inner = memoryKeyStore()) {
+  const spy = { reads: 0, failing: false }
+  const store: KeyStore = {
+    ...inner,
+    listSigningKeys() {
+      spy.reads += 1
+      return spy.failing ? Promise.reject(new Error('store down')) : inner.listSigningKeys()
+    },
+  }
+  return { store, spy }
+}
 
 describe('a fresh keyring', () => {
   test('makes one EdDSA key that signs at once', async () => {
@@ -168,5 +183,122 @@ describe('automatic rotation', () => {
     assert.equal(byKid.get(second.kid)!.retiredAt, third.activatesAt)
     assert.equal(keyring.signingKey(second.activatesAt).kid, second.kid)
     assert.equal(keyring.signingKey(third.activatesAt).kid, third.kid)
+  })
+})
+
+describe('ensure without a store read', () => {
+  const DELAY = JWKS_MAX_AGE_SECONDS * SECOND
+  const WINDOW = DELAY / 2
+  const setup = async () => {
+    const { store, spy } = spiedStore()
+    const clock = manualClock(NOW)
+    const keyring = new Keyring({ store, masterSecret: MASTER_SECRET, clock })
+    const first = await keyring.ensure(NOW)
+    return { store, spy, clock, keyring, first, reads: spy.reads }
+  }
+
+  test('two ensure calls within half the publish delay read the store once', async () => {
+    const { spy, clock, keyring, first, reads } = await setup()
+    clock.advance(WINDOW - 1)
+    const again = await keyring.ensure(clock())
+    assert.equal(spy.reads, reads)
+    assert.equal(again, first)
+  })
+
+  test('once half the publish delay has passed, ensure reads the store again', async () => {
+    const { spy, clock, keyring, first, reads } = await setup()
+    clock.advance(WINDOW)
+    assert.equal((await keyring.ensure(clock())).kid, first.kid)
+    assert.equal(spy.reads, reads + 1)
+    // That read dates the keys anew.
+    await keyring.ensure(clock() + WINDOW - 1)
+    assert.equal(spy.reads, reads + 1)
+  })
+
+  test('a failed refresh does not make the keys fresh', async () => {
+    const { spy, clock, keyring, reads } = await setup()
+    clock.advance(WINDOW)
+    spy.failing = true
+    await assert.rejects(keyring.refresh(), /store down/)
+    await assert.rejects(keyring.ensure(clock()), /store down/)
+    spy.failing = false
+    await keyring.ensure(clock())
+    assert.equal(spy.reads, reads + 3)
+  })
+
+  test('with a publish delay of 0, every ensure reads the store', async () => {
+    const { store, spy } = spiedStore()
+    const clock = manualClock(NOW)
+    const keyring = new Keyring({ store, masterSecret: MASTER_SECRET, publishDelayMs: 0, clock })
+    await keyring.ensure(NOW)
+    const reads = spy.reads
+    await keyring.ensure(NOW)
+    await keyring.ensure(NOW)
+    assert.equal(spy.reads, reads + 2)
+    // A `now` from another clock than the keyring's (here behind it) is never fresh either.
+    const behind = new Keyring({ store, masterSecret: MASTER_SECRET, publishDelayMs: 0 })
+    await behind.ensure(NOW)
+    await behind.ensure(NOW)
+    assert.equal(spy.reads, reads + 4)
+  })
+})
+
+describe('two nodes on one store, one rotating', () => {
+  const DELAY = JWKS_MAX_AGE_SECONDS * SECOND
+  /** Node A (reads counted) and node B; B's clock is `behindMs` behind A's. */
+  const nodes = (behindMs = 0) => {
+    const inner = memoryKeyStore()
+    const { store, spy } = spiedStore(inner)
+    const clock = manualClock(NOW)
+    const a = new Keyring({ store, masterSecret: MASTER_SECRET, clock })
+    const bClock = () => clock() - behindMs
+    const b = new Keyring({ store: inner, masterSecret: MASTER_SECRET, clock: bClock })
+    return { inner, spy, clock, a, b, bClock }
+  }
+
+  test('A switches to B’s new key exactly at its activation, with no explicit refresh', async () => {
+    const { spy, clock, a, b, bClock } = nodes()
+    const first = await a.ensure(clock())
+    clock.advance(1)
+    const next = await b.rotate(bClock())
+    clock.advance(SECOND)
+    const reads = spy.reads
+    assert.equal((await a.ensure(clock())).kid, first.kid)
+    assert.equal(spy.reads, reads, 'A answered from memory, not knowing the new key')
+    // A's keys are now older than half the delay: the window rule makes it read again.
+    clock.advance(next.activatesAt - 1 - clock())
+    assert.equal((await a.ensure(clock())).kid, first.kid)
+    clock.advance(1)
+    assert.equal((await a.ensure(clock())).kid, next.kid)
+  })
+
+  test('with B’s clock almost half the delay behind, A still switches at the activation', async () => {
+    const { clock, a, b, bClock } = nodes(DELAY / 2 - SECOND)
+    const first = await a.ensure(clock())
+    clock.advance(1)
+    const next = await b.rotate(bClock())
+    // In A's time the key activates 1 ms + 1 s after half the delay has passed since A's load.
+    assert.equal(next.activatesAt, NOW + 1 + DELAY / 2 + SECOND)
+    clock.advance(next.activatesAt - 1 - clock())
+    assert.equal((await a.ensure(clock())).kid, first.kid)
+    clock.advance(1)
+    assert.equal((await a.ensure(clock())).kid, next.kid)
+  })
+
+  test('A never signs with a key at or after its retiredAt', async () => {
+    const { inner, spy, clock, a, b, bClock } = nodes()
+    const truth = new Keyring({ store: inner, masterSecret: MASTER_SECRET })
+    const rotations = new Set([NOW + 10 * SECOND, NOW + DELAY + 70 * SECOND])
+    let calls = 0
+    for (let t = NOW; t <= NOW + 3 * DELAY; t += 10 * SECOND, calls += 1) {
+      clock.advance(t - clock())
+      if (rotations.has(t)) await b.rotate(bClock())
+      const kid = (await a.ensure(t)).kid
+      await truth.refresh()
+      const record = truth.list(t).find((key) => key.kid === kid)!
+      assert.ok(record.retiredAt === null || t < record.retiredAt, `retired key at ${t - NOW}`)
+      assert.equal(kid, truth.signingKey(t).kid, `at ${t - NOW}`)
+    }
+    assert.ok(spy.reads < calls / 2, `${spy.reads} reads for ${calls} calls`)
   })
 })

@@ -1,3 +1,5 @@
+import { systemClock } from '../clock.js'
+import type { Clock } from '../clock.js'
 import { ConfigError } from '../errors.js'
 import { assertHmacSecret, DEFAULT_ALG, isSigningAlg } from './algorithms.js'
 import type { SigningAlg } from './algorithms.js'
@@ -35,6 +37,8 @@ export interface KeyringOptions {
   maxTokenTtlSeconds?: number
   /** The verifiers' clock skew, added to how long a retired key stays published. */
   skewSeconds?: number
+  /** The clock of the `now` passed to `ensure`; dates each load of the keys (default `Date.now`). */
+  clock?: Clock
 }
 
 /** The JWKS document (RFC 7517 §5). */
@@ -75,7 +79,10 @@ export class Keyring {
   readonly #rsaBits: number | undefined
   readonly #publishDelayMs: number
   readonly #retentionMs: number
+  readonly #clock: Clock
   #keys = new Map<string, LoadedKey>()
+  /** When the read behind `#keys` began; `-Infinity` until a load succeeds. */
+  #loadedAt = -Infinity
   #queue: Promise<unknown> = Promise.resolve()
 
   constructor(options: KeyringOptions) {
@@ -99,10 +106,13 @@ export class Keyring {
     this.#publishDelayMs = publishDelayMs
     this.maxTokenTtlSeconds = ttl
     this.#retentionMs = (ttl + skew) * 1000
+    this.#clock = options.clock ?? systemClock
   }
 
   /** Reloads the keys from the store (other nodes may have rotated); decrypts new ones. */
   async refresh(): Promise<void> {
+    // Taken before the read, so the records are at least this fresh; set only on success.
+    const loadedAt = this.#clock()
     const records = await this.#store.listSigningKeys()
     const next = new Map<string, LoadedKey>()
     for (const record of records) {
@@ -112,13 +122,19 @@ export class Keyring {
       next.set(record.kid, loaded)
     }
     this.#keys = next
+    this.#loadedAt = loadedAt
   }
 
   /**
-   * Loads the keys and makes sure one can sign at `now`. On an empty keyring the first
-   * key signs at once: no verifier can have cached an empty JWKS against it.
+   * Makes sure a key can sign at `now` and returns it. Reads the store (in the keyring's
+   * queue) unless the keys were loaded less than half the publish delay before `now` and
+   * one of them signs at `now`; then it answers from memory at once. `now` must come from
+   * the keyring's clock. On an empty keyring the first key signs at once: no verifier can
+   * have cached an empty JWKS against it.
    */
   ensure(now: number): Promise<SigningKey> {
+    const fresh = this.#freshSigner(now)
+    if (fresh !== undefined) return Promise.resolve(fresh.signing)
     return this.#exclusive(async () => {
       await this.refresh()
       const current = this.#signer(now)
@@ -204,6 +220,21 @@ export class Keyring {
   list(now: number): KeySummary[] {
     const signer = this.#signer(now)?.record.kid
     return this.#sorted().map(({ record }) => summarize(record, now, signer))
+  }
+
+  /**
+   * The signer at `now` if the loaded keys must still be current. A rotation inserts a key
+   * that signs `publishDelayMs` after it is made (retiring the others then), so keys read
+   * at `loadedAt` know every key that signs before `loadedAt + publishDelayMs`; half of it
+   * is the bound, as a margin for clock differences between nodes. Keys sign at once only
+   * when nothing can sign: `ensure` of a first key (the slow path here too), or `rotate`
+   * with nothing published (then no loaded key signs either). A `now` before `loadedAt`
+   * (another clock) takes the slow path, and so does every call with a delay of 0.
+   */
+  #freshSigner(now: number): LoadedKey | undefined {
+    const age = now - this.#loadedAt
+    if (age < 0 || age >= this.#publishDelayMs / 2) return undefined
+    return this.#signer(now)
   }
 
   #signer(now: number): LoadedKey | undefined {

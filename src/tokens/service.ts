@@ -74,6 +74,7 @@ export function createAccessTokens(deps: {
     hmacSecret: config.hmacSecret,
     maxTokenTtlSeconds: config.accessTokenTtlSeconds,
     skewSeconds: config.skewSeconds,
+    clock,
   })
   let missedKid = false
   let lastMissRefresh = -Infinity
