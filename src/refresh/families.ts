@@ -5,7 +5,13 @@ import { hashSecret, parseOpaqueToken, randomId, secretMatches } from '../crypto
 import { AuthError } from '../errors.js'
 import type { Events } from '../events.js'
 import type { ClientInfo } from '../sessions/sessions.js'
-import type { LoginRecord, RefreshTokenRecord, Store, UserRecord } from '../stores/contract.js'
+import type {
+  LoginRecord,
+  RefreshTokenRecord,
+  RefreshTokenWithFamily,
+  Store,
+  UserRecord,
+} from '../stores/contract.js'
 import type { SignedAccessToken } from '../tokens/access-token.js'
 import type { AccessTokens } from '../tokens/service.js'
 
@@ -75,12 +81,10 @@ export function createRefreshTokens(deps: {
   }
 
   /** The family's login and user, or `invalid_refresh_token` when the family is dead. */
-  async function liveFamily(token: RefreshTokenRecord, now: number) {
-    const login = await store.getLogin(token.familyId)
+  function liveFamily({ token, login, user }: RefreshTokenWithFamily, now: number) {
     if (login === null || login.userId !== token.userId || login.kind !== 'token') throw invalid()
     if (login.revokedAt !== null || now >= login.idleExpiresAt) throw invalid()
     if (now >= login.absoluteExpiresAt) throw invalid()
-    const user = await store.getUserById(login.userId)
     if (user === null) throw invalid()
     return { user, login }
   }
@@ -99,9 +103,11 @@ export function createRefreshTokens(deps: {
       const mark = tokens.readMark()
       const parsed = parseOpaqueToken(presented)
       if (parsed === null) throw invalid()
-      let parent = await store.getRefreshToken(parsed.id)
-      if (parent === null || !secretMatches(parsed.secret, parent.secretHash)) throw invalid()
-      const { user, login } = await liveFamily(parent, now)
+      // One read: the token, its family and the user (a store with joins makes it one query).
+      const found = await store.getRefreshTokenWithFamily(parsed.id)
+      if (found === null || !secretMatches(parsed.secret, found.token.secretHash)) throw invalid()
+      const { user, login } = liveFamily(found, now)
+      let parent: RefreshTokenRecord | null = found.token
       if (parent.spentAt === null) {
         const child = newToken(login, now)
         // Activity pushes the idle expiry forward; nothing moves the absolute one.

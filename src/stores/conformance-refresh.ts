@@ -63,6 +63,36 @@ export function refreshConformanceTests(store: () => Store): void {
       assert.equal(await store().getRefreshToken(randomUUID()), null)
     })
 
+    it('reads a token with its family login and user in one call', async () => {
+      const { login, first } = await givenFamily()
+      const user = await store().getUserById(login.userId)
+      const got = await store().getRefreshTokenWithFamily(first.id)
+      assert.ok(got !== null)
+      assert.deepEqual(plain(got.token), plain(first))
+      assert.deepEqual(got.login, login)
+      assert.deepEqual(got.user, user)
+      assert.equal(await store().getRefreshTokenWithFamily(randomUUID()), null)
+    })
+
+    it('the family read follows rotations and revocations, and hands out copies', async () => {
+      const { login, first } = await givenFamily()
+      const child = aToken(login, T0 + MINUTE)
+      await store().rotateRefreshToken(first.id, child, T0 + MINUTE, T0 + 2 * DAY)
+      await store().revokeLogin(login.userId, login.id, T0 + 2 * MINUTE)
+      const got = await store().getRefreshTokenWithFamily(first.id)
+      assert.equal(got?.token.childId, child.id)
+      assert.equal(got?.login?.idleExpiresAt, T0 + 2 * DAY)
+      assert.equal(got?.login?.revokedAt, T0 + 2 * MINUTE)
+      assert.ok(got?.login && got.user)
+      got.token.secretHash.fill(0)
+      got.login.revokedAt = null
+      got.user.tokenVersion = 99
+      const again = await store().getRefreshTokenWithFamily(first.id)
+      assert.deepEqual(again?.token.secretHash, first.secretHash)
+      assert.equal(again?.login?.revokedAt, T0 + 2 * MINUTE)
+      assert.equal(again?.user?.tokenVersion, 1)
+    })
+
     it('refuses a token whose family does not exist', async () => {
       const { login } = await givenFamily()
       const orphan = { ...aToken(login), familyId: randomUUID() }

@@ -57,6 +57,13 @@ export interface RefreshTokenRecord {
   childId: string | null
 }
 
+/** A refresh token, the login that is its family, and that login's user. */
+export interface RefreshTokenWithFamily {
+  token: RefreshTokenRecord
+  login: LoginRecord | null
+  user: UserRecord | null
+}
+
 /** The state of a fixed-window counter after one hit. */
 export interface RateLimitHit {
   count: number
@@ -105,6 +112,11 @@ export interface Store extends KeyStore {
   /** Stores a new refresh token; its family login must exist. */
   createRefreshToken(token: RefreshTokenRecord): Promise<void>
   getRefreshToken(id: string): Promise<RefreshTokenRecord | null>
+  /**
+   * A refresh token with its family login and the family's user, in one read: what a
+   * rotation checks before it writes. `login` or `user` is `null` when it no longer exists.
+   */
+  getRefreshTokenWithFamily(id: string): Promise<RefreshTokenWithFamily | null>
   /**
    * Rotates atomically, in one transaction: spends `parentId` only if it is unspent (one
    * conditional update), inserts `child`, and records activity on the family login

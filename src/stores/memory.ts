@@ -213,6 +213,18 @@ export function memoryStore(): Store {
         return token === undefined ? null : copyRefreshToken(token)
       }),
 
+    getRefreshTokenWithFamily: (id) =>
+      run(() => {
+        const token = refreshTokens.get(id)
+        if (token === undefined) return null
+        const login = logins.get(token.familyId)
+        return {
+          token: copyRefreshToken(token),
+          login: login === undefined ? null : copyLogin(login),
+          user: login === undefined ? null : copyUser(users.get(login.userId)),
+        }
+      }),
+
     rotateRefreshToken: (parentId, child, now, idleExpiresAt) =>
       run(() => {
         // Synchronous from check to write: the memory store's transaction.

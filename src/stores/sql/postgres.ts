@@ -26,7 +26,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await db.destroy()
     throw error
   }
-  return { ...sqlStore(db, { isUnavailable: isPostgresUnavailable }), db }
+  return { ...sqlStore(db, { isUnavailable: isPostgresUnavailable, writableCtes: true }), db }
 }
 
 /** Applies pending migrations to a Postgres database (`latchkey migrate`); returns their names. */

@@ -16,6 +16,11 @@ export interface SqlStoreOptions {
    * as bugs and everything else (connection, I/O, lock timeouts) as unavailability.
    */
   isUnavailable?: (error: unknown) => boolean
+  /**
+   * Whether the dialect runs writes inside `WITH` (Postgres does, SQLite does not); where
+   * it can, a multi-statement write becomes one statement: one round trip to the server.
+   */
+  writableCtes?: boolean
 }
 
 const PROGRAMMING_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError]
@@ -232,7 +237,7 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
 
     ...tokenOperations(db, guard),
 
-    ...refreshOperations(db, guard),
+    ...refreshOperations(db, guard, options.writableCtes ?? false),
 
     ...revocationOperations(db, guard),
 
