@@ -17,17 +17,18 @@ import {
   type Send,
 } from './cluster.js'
 import { machine } from './load.js'
+import { runWrk, wrkAvailable, type WrkChain, type WrkRequests, type WrkRun } from './wrk.js'
 
 const CONNECTIONS = 50
 const WARMUP_SECONDS = 1
 const MEASURE_SECONDS = 3
 /**
  * Each server's routes are measured in this many rounds, the unprotected route first in
- * each: a protected row is compared with the unprotected run just before it, and the
- * median of the rounds is reported. On a small machine throughput drifts by 10–20 %
- * within a minute; pairing neighbours keeps the drift out of the ratio.
+ * each, and the median of the rounds is reported. On a small machine throughput drifts by
+ * 10–20 % within a minute; comparing each run with its unprotected neighbours keeps the
+ * drift out of the ratio (see `serverRows`).
  */
-const ROUNDS = 3
+const ROUNDS = 5
 /** Before a server's first counted row, each of its routes runs this long uncounted. */
 const SERVER_WARMUP_SECONDS = 2
 /** Distinct credentials spread over the connections (sessions, access tokens). */
@@ -48,6 +49,7 @@ interface Outgoing {
 type Next = (state: Record<string, unknown>) => Outgoing
 
 interface Row {
+  generator: Generator
   server: string
   route: string
   rps: number
@@ -66,9 +68,12 @@ interface Row {
  */
 async function measure(
   port: number,
-  { next, onResponse, afterRun }: Omit<Protected, 'route'>,
+  route: Omit<Protected, 'route'>,
+  generator: Generator,
   seconds = MEASURE_SECONDS,
-): Promise<Omit<Row, 'server' | 'route'>> {
+): Promise<Run> {
+  if (generator === 'wrk') return measureWrk(port, route, seconds)
+  const { next, onResponse, afterRun } = route
   const run = async (duration: number) => {
     const result = await autocannon({
       url: `http://127.0.0.1:${port}`,
@@ -105,6 +110,25 @@ async function measure(
   }
 }
 
+/** The same as {@link measure} with wrk: warm-up, then the measured run. */
+async function measureWrk(
+  port: number,
+  { wrk, afterWrk }: Omit<Protected, 'route'>,
+  seconds: number,
+): Promise<Run> {
+  const run = async (duration: number) => {
+    const result = await runWrk(port, wrk(), { connections: CONNECTIONS, seconds: duration })
+    await afterWrk?.(result)
+    return result
+  }
+  await run(WARMUP_SECONDS)
+  const { rps, p99, failures, requests } = await run(seconds)
+  return { rps, p99, failures, requests }
+}
+
+/** One run's numbers. */
+type Run = Omit<Row, 'generator' | 'server' | 'route'>
+
 /** Gives each new connection one of `count` slots, round robin. */
 function slots(count: number): (state: Record<string, unknown>) => number {
   let next = 0
@@ -114,10 +138,17 @@ function slots(count: number): (state: Record<string, unknown>) => number {
   }
 }
 
-/** A protected row of one server: its route label and its requests. */
+/** The load generators: autocannon always, wrk when it is installed. */
+type Generator = 'autocannon' | 'wrk'
+
+/** A protected row of one server: its route label and its requests, for either generator. */
 interface Protected {
   route: string
   next: Next
+  /** The same requests for wrk, made anew for each run (the hybrid's tokens change). */
+  wrk: () => WrkRequests
+  /** After each wrk run, with what it reported. */
+  afterWrk?: (run: WrkRun) => Promise<void>
   onResponse?: (status: number, body: string, state: Record<string, unknown>) => void
   /** After each autocannon run: requests it abandoned in flight got no `onResponse`. */
   afterRun?: () => Promise<void>
@@ -130,9 +161,18 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
+/** The value below which `fraction` of `values` lie, in ms to one decimal. */
+function percentile(values: readonly number[], fraction: number): string {
+  const sorted = [...values].sort((a, b) => a - b)
+  return (sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? NaN).toFixed(
+    1,
+  )
+}
+
 /** Medians of several runs of one route; failures and requests add up. */
-function combine(server: string, route: string, runs: Omit<Row, 'server' | 'route'>[]): Row {
+function combine(generator: Generator, server: string, route: string, runs: Run[]): Row {
   return {
+    generator,
     server,
     route,
     rps: median(runs.map((run) => run.rps)),
@@ -144,24 +184,42 @@ function combine(server: string, route: string, runs: Omit<Row, 'server' | 'rout
 
 /**
  * The rows of one server: ROUNDS rounds of its unprotected route followed by each
- * protected one; each protected row carries its ratio to the unprotected run of its round.
+ * protected one, and the unprotected route once more at the end. Each protected run is
+ * compared with the unprotected throughput interpolated at its place between the
+ * unprotected runs around it, which takes a steady drift of the machine out of the ratio.
  */
-async function serverRows(server: string, port: number, routes: Protected[]): Promise<Row[]> {
-  const open: Omit<Protected, 'route'> = { next: () => ({ method: 'GET', path: '/api/open' }) }
-  // A fresh process: JIT and pools first, on every route, before anything is counted.
-  for (const route of [open, ...routes]) await measure(port, route, SERVER_WARMUP_SECONDS)
-  const openRuns: Omit<Row, 'server' | 'route'>[] = []
-  const routeRuns = routes.map(() => [] as Omit<Row, 'server' | 'route'>[])
-  for (let round = 0; round < ROUNDS; round++) {
-    openRuns.push(await measure(port, open))
-    for (const [index, route] of routes.entries())
-      routeRuns[index]!.push(await measure(port, route))
+async function serverRows(
+  server: string,
+  port: number,
+  routes: Protected[],
+  generator: Generator,
+): Promise<Row[]> {
+  const open: Omit<Protected, 'route'> = {
+    next: () => ({ method: 'GET', path: '/api/open' }),
+    wrk: () => ({ kind: 'get', path: '/api/open', headers: [{}] }),
   }
-  const rows = [combine(server, 'GET /api/open (unprotected)', openRuns)]
+  const run = (route: Omit<Protected, 'route'>, seconds?: number) =>
+    measure(port, route, generator, seconds)
+  // A fresh process: JIT and pools first, on every route, before anything is counted.
+  for (const route of [open, ...routes]) await run(route, SERVER_WARMUP_SECONDS)
+  const openRuns: Run[] = []
+  const routeRuns = routes.map(() => [] as Run[])
+  for (let round = 0; round < ROUNDS; round++) {
+    openRuns.push(await run(open))
+    for (const [index, route] of routes.entries()) routeRuns[index]!.push(await run(route))
+  }
+  openRuns.push(await run(open))
+  /** The unprotected req/s expected at the place of route `index` in `round`. */
+  const openAt = (round: number, index: number) => {
+    const before = openRuns[round]!.rps
+    const after = openRuns[round + 1]!.rps
+    return before + ((after - before) * (index + 1)) / (routes.length + 1)
+  }
+  const rows = [combine(generator, server, 'GET /api/open (unprotected)', openRuns)]
   for (const [index, route] of routes.entries()) {
     const runs = routeRuns[index]!
-    const row = combine(server, route.route, runs)
-    row.ratios = runs.map((run, round) => run.rps / openRuns[round]!.rps)
+    const row = combine(generator, server, route.route, runs)
+    row.ratios = runs.map((run, round) => run.rps / openAt(round, index))
     rows.push(row)
   }
   return rows
@@ -169,23 +227,58 @@ async function serverRows(server: string, port: number, routes: Protected[]): Pr
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
+/** GET /api/me with one of `credentials` (header sets) per connection, round robin. */
+function getMe(route: string, credentials: Record<string, string>[]): Protected {
+  const slot = slots(credentials.length)
+  return {
+    route,
+    next: (state) => ({ method: 'GET', path: '/api/me', headers: credentials[slot(state)]! }),
+    wrk: () => ({ kind: 'get', path: '/api/me', headers: credentials }),
+  }
+}
+
+/** Each generator's rows of one server, on the same process. */
+async function generatorRows(
+  server: string,
+  port: number,
+  routes: Protected[],
+  generators: Generator[],
+): Promise<Row[]> {
+  const rows: Row[] = []
+  for (const generator of generators)
+    rows.push(...(await serverRows(server, port, routes, generator)))
+  return rows
+}
+
 /**
  * The hybrid row: Bearer calls, and through each connection a refresh every
  * REFRESH_EVERY requests whose answer replaces that connection's tokens.
  */
 function hybrid(
-  chains: { accessToken: string; refreshToken: string }[],
+  chains: WrkChain[],
   send: Send,
 ): {
   route: Protected
   refreshes: () => number
+  /** Milliseconds from sending each refresh to its answer, in the measured runs. */
+  latencies: number[]
 } {
   const chainSlot = slots(chains.length)
   let refreshes = 0
+  const latencies: number[] = []
   // Slots whose refresh was sent and not yet answered. One abandoned at the end of a run
   // is sent again at once, inside the grace window, which answers the same child: the
   // chain goes on instead of tripping reuse detection in the next run.
   const pending = new Set<number>()
+  const resend = async () => {
+    for (const slot of pending) {
+      const reply = await send('POST', '/auth/refresh', {
+        body: { refresh_token: chains[slot]!.refreshToken },
+      })
+      if (reply.status !== 200) throw new Error(`refresh: ${reply.status} ${reply.body}`)
+      rotate(slot, reply.body)
+    }
+  }
   const rotate = (slot: number, body: string) => {
     const fresh = JSON.parse(body) as { access_token: string; refresh_token: string }
     const chain = chains[slot]!
@@ -207,6 +300,7 @@ function hybrid(
         return { method: 'GET', path: '/api/me', headers: bearer(chain.accessToken) }
       }
       pending.add(slot)
+      state['sentAt'] = performance.now()
       return {
         method: 'POST',
         path: '/auth/refresh',
@@ -215,22 +309,29 @@ function hybrid(
       }
     },
     onResponse(status, body, state) {
-      if (state['refreshing'] === true && status === 200) rotate(state['slot'] as number, body)
+      if (state['refreshing'] !== true || status !== 200) return
+      latencies.push(performance.now() - (state['sentAt'] as number))
+      rotate(state['slot'] as number, body)
     },
-    async afterRun() {
-      for (const slot of pending) {
-        const reply = await send('POST', '/auth/refresh', {
-          body: { refresh_token: chains[slot]!.refreshToken },
-        })
-        if (reply.status !== 200) throw new Error(`refresh: ${reply.status} ${reply.body}`)
-        rotate(slot, reply.body)
+    afterRun: resend,
+    wrk: () => ({ kind: 'hybrid', chains, every: REFRESH_EVERY }),
+    async afterWrk({ report }) {
+      if (report === undefined) throw new Error('hybrid: wrk printed no report')
+      for (const [slot, { accessToken, refreshToken, busy }] of report.chains.entries()) {
+        Object.assign(chains[slot]!, { accessToken, refreshToken })
+        if (busy) pending.add(slot)
       }
+      refreshes += report.refreshes
+      await resend()
     },
   }
-  return { route, refreshes: () => refreshes }
+  return { route, refreshes: () => refreshes, latencies }
 }
 
-async function latchkeyRows(space: Scratch): Promise<{ rows: Row[]; config: string }> {
+async function latchkeyRows(
+  space: Scratch,
+  generators: Generator[],
+): Promise<{ rows: Row[]; config: string }> {
   const { child, info } = await spawnLatchkey(space, { redis: true })
   try {
     const send = client(info.port)
@@ -242,27 +343,18 @@ async function latchkeyRows(space: Scratch): Promise<{ rows: Row[]; config: stri
     const tokens = await many(CREDENTIALS, () => tokenLogin(send, email, PASSWORD))
     // Hybrid: one chain per connection, so that no two connections present one token.
     const chains = hybrid(await many(CONNECTIONS, () => tokenLogin(send, email, PASSWORD)), send)
-    const cookieSlot = slots(cookies.length)
-    const tokenSlot = slots(tokens.length)
-    const rows = await serverRows('Latchkey', info.port, [
-      {
-        route: `GET /api/me, cookie session (${CREDENTIALS} sessions)`,
-        next: (state) => ({
-          method: 'GET',
-          path: '/api/me',
-          headers: { cookie: cookies[cookieSlot(state)]!.cookie },
-        }),
-      },
-      {
-        route: `GET /api/me, Bearer JWT (${CREDENTIALS} tokens)`,
-        next: (state) => ({
-          method: 'GET',
-          path: '/api/me',
-          headers: bearer(tokens[tokenSlot(state)]!.accessToken),
-        }),
-      },
+    const routes = [
+      getMe(
+        `GET /api/me, cookie session (${CREDENTIALS} sessions)`,
+        cookies.map(({ cookie }) => ({ cookie })),
+      ),
+      getMe(
+        `GET /api/me, Bearer JWT (${CREDENTIALS} tokens)`,
+        tokens.map(({ accessToken }) => bearer(accessToken)),
+      ),
       chains.route,
-    ])
+    ]
+    const rows = await generatorRows('Latchkey', info.port, routes, generators)
     if (chains.refreshes() === 0) throw new Error('hybrid: no refresh took place')
     // A bus lost under load would have made the node read the store: say so.
     const health = JSON.parse((await send('GET', '/healthz')).body) as { checks: { bus: string } }
@@ -270,14 +362,15 @@ async function latchkeyRows(space: Scratch): Promise<{ rows: Row[]; config: stri
     const config =
       `Postgres store, Redis layer ${info.redisLayer ? 'on' : 'OFF (not available)'}, ` +
       `revocation bus ${info.bus} (state after the run: ${health.checks.bus}); ` +
-      `hybrid: ${chains.refreshes()} refreshes over warm-up and run`
+      `hybrid: ${chains.refreshes()} refreshes over warm-up and runs, ` +
+      `answered in p50 ${percentile(chains.latencies, 0.5)} / p99 ${percentile(chains.latencies, 0.99)} ms`
     return { rows, config }
   } finally {
     await stopChild(child)
   }
 }
 
-async function expressRows(space: Scratch): Promise<Row[]> {
+async function expressRows(space: Scratch, generators: Generator[]): Promise<Row[]> {
   const { child, info } = await spawnJson<{ port: number }>('express-session.ts', {
     REDIS_URL,
     BENCH_REDIS_PREFIX: space.redisPrefix,
@@ -295,23 +388,22 @@ async function expressRows(space: Scratch): Promise<Row[]> {
       }),
     )
     send.close()
-    const slot = slots(cookies.length)
-    return await serverRows('Express 5 + express-session + connect-redis', info.port, [
-      {
-        route: `GET /api/me, cookie session in Redis (${CREDENTIALS} sessions)`,
-        next: (state) => ({
-          method: 'GET',
-          path: '/api/me',
-          headers: { cookie: cookies[slot(state)]! },
-        }),
-      },
-    ])
+    const route = getMe(
+      `GET /api/me, cookie session in Redis (${CREDENTIALS} sessions)`,
+      cookies.map((cookie) => ({ cookie })),
+    )
+    return await generatorRows(
+      'Express 5 + express-session + connect-redis',
+      info.port,
+      [route],
+      generators,
+    )
   } finally {
     await stopChild(child)
   }
 }
 
-async function fastifyRows(): Promise<Row[]> {
+async function fastifyRows(generators: Generator[]): Promise<Row[]> {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519')
   const sign = createSigner({
     key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
@@ -325,17 +417,16 @@ async function fastifyRows(): Promise<Row[]> {
     BENCH_PUBLIC_KEY: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
   })
   try {
-    const slot = slots(tokens.length)
-    return await serverRows('Fastify 5 + fast-jwt (cache on, no revocation)', info.port, [
-      {
-        route: `GET /api/me, Bearer EdDSA JWT (${CREDENTIALS} tokens)`,
-        next: (state) => ({
-          method: 'GET',
-          path: '/api/me',
-          headers: bearer(tokens[slot(state)]!),
-        }),
-      },
-    ])
+    const route = getMe(
+      `GET /api/me, Bearer EdDSA JWT (${CREDENTIALS} tokens)`,
+      tokens.map((token) => bearer(token)),
+    )
+    return await generatorRows(
+      'Fastify 5 + fast-jwt (cache on, no revocation)',
+      info.port,
+      [route],
+      generators,
+    )
   } finally {
     await stopChild(child)
   }
@@ -350,23 +441,60 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`
  * own unprotected route.
  */
 export async function runProtectedBench(): Promise<void> {
+  const generators: Generator[] = wrkAvailable() ? ['autocannon', 'wrk'] : ['autocannon']
   console.log(
-    `\n## Protected route: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${WARMUP_SECONDS} s warm-up + ${MEASURE_SECONDS} s per route, autocannon in the driver process, each server in its own process`,
+    `\n## Protected route: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${WARMUP_SECONDS} s warm-up + ${MEASURE_SECONDS} s per route, each server in its own process`,
   )
   console.log(`${machine()}; ${loadAverage()} at the start`)
   const space = await scratch('protected')
   let rows: Row[] = []
   let config = ''
   try {
-    const latchkey = await latchkeyRows(space)
+    const latchkey = await latchkeyRows(space, generators)
     config = latchkey.config
-    rows = [...latchkey.rows, ...(await expressRows(space)), ...(await fastifyRows())]
+    rows = [
+      ...latchkey.rows,
+      ...(await expressRows(space, generators)),
+      ...(await fastifyRows(generators)),
+    ]
   } finally {
     await space.drop()
   }
   console.log(
     `Latchkey: ${config}; Postgres and Redis run on the same machine; ${loadAverage()} at the end.`,
   )
+  for (const generator of generators)
+    printRows(
+      generator,
+      rows.filter((row) => row.generator === generator),
+    )
+  if (!generators.includes('wrk')) {
+    console.log(
+      '\nwrk is not installed (Debian: `apt install wrk`): the server-bound tables were skipped.',
+    )
+  }
+  const failed = rows.filter((row) => row.failures > 0)
+  if (failed.length > 0) {
+    throw new Error(
+      `non-2xx answers or errors (the numbers above are not valid): ${failed
+        .map(
+          (row) =>
+            `${row.generator}: ${row.server} ${row.route}: ${row.failures} of ${row.requests}`,
+        )
+        .join('; ')}`,
+    )
+  }
+}
+
+const GENERATOR_NOTES: Record<Generator, string> = {
+  autocannon:
+    'autocannon in the driver process: it spends about as much CPU per request as the servers, so on two cores it often sets the pace itself',
+  wrk: 'wrk, one thread: a fraction of the CPU per request, so the server is the bottleneck and every microsecond it spends shows',
+}
+
+/** The table of one generator's rows and the comparison with the peers. */
+function printRows(generator: Generator, rows: Row[]): void {
+  console.log(`\n### Load from ${GENERATOR_NOTES[generator]}`)
   console.log(
     '| server | route | req/s (median) | ratio to unprotected, median of rounds (each round) | p99 ms | non-2xx/errors |',
   )
@@ -377,7 +505,7 @@ export async function runProtectedBench(): Promise<void> {
         ? '–'
         : `${median(row.ratios).toFixed(2)}x (${row.ratios.map((r) => r.toFixed(2)).join(', ')})`
     console.log(
-      `| ${row.server} | ${row.route} | ${Math.round(row.rps)} | ${base} | ${row.p99} | ${row.failures} |`,
+      `| ${row.server} | ${row.route} | ${Math.round(row.rps)} | ${base} | ${row.p99.toFixed(1)} | ${row.failures} |`,
     )
   }
   const find = (server: string, route: string) =>
@@ -407,14 +535,6 @@ export async function runProtectedBench(): Promise<void> {
     if (a !== undefined && b !== undefined) {
       console.log(`| ${ours} | ${theirs} | ${ratio(a.rps, b.rps)} |`)
     }
-  }
-  const failed = rows.filter((row) => row.failures > 0)
-  if (failed.length > 0) {
-    throw new Error(
-      `non-2xx answers or errors (the numbers above are not valid): ${failed
-        .map((row) => `${row.server} ${row.route}: ${row.failures} of ${row.requests}`)
-        .join('; ')}`,
-    )
   }
 }
 
