@@ -10,6 +10,12 @@ export interface LoadResult {
   non2xx: number
 }
 
+/** The `p`th percentile (0–100) of ascending `sorted` values; NaN when there are none. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+}
+
 /** Runs autocannon in this process against a server in another. */
 export async function load(
   url: string,

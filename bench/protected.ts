@@ -16,7 +16,7 @@ import {
   type Scratch,
   type Send,
 } from './cluster.js'
-import { machine } from './load.js'
+import { machine, percentile } from './load.js'
 import { runWrk, wrkAvailable, type WrkChain, type WrkRequests, type WrkRun } from './wrk.js'
 
 const CONNECTIONS = 50
@@ -159,14 +159,6 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
-
-/** The value below which `fraction` of `values` lie, in ms to one decimal. */
-function percentile(values: readonly number[], fraction: number): string {
-  const sorted = [...values].sort((a, b) => a - b)
-  return (sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? NaN).toFixed(
-    1,
-  )
 }
 
 /** Medians of several runs of one route; failures and requests add up. */
@@ -359,11 +351,13 @@ async function latchkeyRows(
     // A bus lost under load would have made the node read the store: say so.
     const health = JSON.parse((await send('GET', '/healthz')).body) as { checks: { bus: string } }
     send.close()
+    const latencies = chains.latencies.toSorted((a, b) => a - b)
+    const ms = (p: number) => percentile(latencies, p).toFixed(1)
     const config =
       `Postgres store, Redis layer ${info.redisLayer ? 'on' : 'OFF (not available)'}, ` +
       `revocation bus ${info.bus} (state after the run: ${health.checks.bus}); ` +
       `hybrid: ${chains.refreshes()} refreshes over warm-up and runs, ` +
-      `answered in p50 ${percentile(chains.latencies, 0.5)} / p99 ${percentile(chains.latencies, 0.99)} ms`
+      `answered in p50 ${ms(50)} / p99 ${ms(99)} ms`
     return { rows, config }
   } finally {
     await stopChild(child)

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { scratch } from './cluster.js'
-import { load, machine, spawnServer, stop } from './load.js'
+import { load, machine, percentile, spawnServer, stop } from './load.js'
 
 const CLIENTS = 50
 const WARMUP_MS = 1_000
@@ -63,11 +63,6 @@ interface DriveResult {
   codes: Map<number, number>
   /** The first exception a request threw (counted under status 0), if any. */
   firstError?: string
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   type Reply,
   type Send,
 } from './cluster.js'
-import { machine } from './load.js'
+import { machine, percentile } from './load.js'
 
 const PASSWORDS = ['correct horse battery staple, bench edition', 'another horse, another staple']
 /** A node that still accepts the credential this long after the revocation counts as a miss. */
@@ -30,11 +30,6 @@ interface Nodes {
 interface Trial {
   a: number | undefined
   b: number | undefined
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 }
 
 function expect(reply: Reply, status: number, what: string): Reply {

@@ -20,6 +20,8 @@ import type { KeyStore } from './key-store.js'
 import { JWKS_MAX_AGE_SECONDS, Keyring } from './keyring.js'
 
 const SECOND = 1000
+/** The default publish delay: a new key signs this long after it is made. */
+const DELAY = JWKS_MAX_AGE_SECONDS * SECOND
 const MINUTE = 60 * SECOND
 const INPUT = { iss: ISSUER, sub: 'user-1', aud: AUDIENCE, sid: 'login-1', ver: 0 }
 const newKeyring = (store = memoryKeyStore()) => new Keyring({ store, masterSecret: MASTER_SECRET })
@@ -187,7 +189,6 @@ describe('automatic rotation', () => {
 })
 
 describe('ensure without a store read', () => {
-  const DELAY = JWKS_MAX_AGE_SECONDS * SECOND
   const WINDOW = DELAY / 2
   const setup = async () => {
     const { store, spy } = spiedStore()
@@ -244,7 +245,6 @@ describe('ensure without a store read', () => {
 })
 
 describe('two nodes on one store, one rotating', () => {
-  const DELAY = JWKS_MAX_AGE_SECONDS * SECOND
   /** Node A (reads counted) and node B; B's clock is `behindMs` behind A's. */
   const nodes = (behindMs = 0) => {
     const inner = memoryKeyStore()
