@@ -13,9 +13,21 @@ const files = roots
   .filter((file) => file.endsWith('.test.ts'))
   .sort()
 
+// A test, or a whole file, that takes longer fails with its name instead of holding the
+// run: the slowest file takes well under a minute.
+const TIMEOUT_MS = 5 * 60_000
+
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', ...process.argv.slice(2), ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    `--test-timeout=${TIMEOUT_MS}`,
+    ...process.argv.slice(2),
+    ...files,
+  ],
   { stdio: 'inherit' },
 )
 process.exit(result.status ?? 1)

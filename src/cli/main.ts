@@ -18,7 +18,15 @@ Commands:
 Configuration is read from the environment: PORT, HOST, LATCHKEY_ISSUER,
 LATCHKEY_TRUSTED_ORIGINS, LATCHKEY_SECRET, LATCHKEY_DATA_DIR, LATCHKEY_TRUST_PROXY,
 LATCHKEY_JWT_ALG, LATCHKEY_ACCESS_TOKEN_TTL, LATCHKEY_AUDIENCE, LATCHKEY_HS256_SECRET,
-DATABASE_URL, NODE_ENV. See the README.`
+LATCHKEY_REFRESH_IDLE_TTL, LATCHKEY_REFRESH_ABSOLUTE_TTL, DATABASE_URL, REDIS_URL,
+LATCHKEY_REDIS_PREFIX, LATCHKEY_DRAIN_TIMEOUT, NODE_ENV. See the README.
+
+On SIGTERM or SIGINT the server stops taking connections, lets open requests finish
+(LATCHKEY_DRAIN_TIMEOUT seconds, default 10), closes the store and exits; a second
+signal exits at once.`
+
+/** After the drain timeout, the bus and the store get this long to close before the process ends anyway. */
+const CLOSE_GRACE_MS = 5_000
 
 const logger: ServerLogger = {
   info: (message) => console.log(message),
@@ -64,10 +72,24 @@ async function main(command: string): Promise<number> {
     case 'keys':
       return keys(process.argv[3])
     case 'start': {
-      const running = await startServer(readServerEnv(process.env), logger)
+      const env = readServerEnv(process.env)
+      const running = await startServer(env, logger)
       logger.info(`latchkey listening on ${running.url}`)
+      let stopping = false
       const stop = () => {
+        if (stopping) {
+          // A second signal: the operator does not want to wait.
+          logger.warn('stopping at once')
+          process.exit(1)
+        }
+        stopping = true
         logger.info('latchkey stopping')
+        // Open requests get the drain period; the bus and the store then get the rest.
+        const deadlineMs = env.drainSeconds * 1000 + CLOSE_GRACE_MS
+        setTimeout(() => {
+          logger.error(`stop did not finish within ${deadlineMs / 1000} s; exiting`)
+          process.exit(1)
+        }, deadlineMs).unref()
         running.close().then(
           () => process.exit(0),
           (error: unknown) => {
@@ -76,8 +98,8 @@ async function main(command: string): Promise<number> {
           },
         )
       }
-      process.once('SIGINT', stop)
-      process.once('SIGTERM', stop)
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
       return -1
     }
     case 'migrate': {

@@ -29,6 +29,11 @@ export interface ServerEnv {
   /** `LATCHKEY_REDIS_PREFIX`: keys and the bus channel, so deployments can share one Redis. */
   redisPrefix: string
   trustProxyHops: number
+  /**
+   * `LATCHKEY_DRAIN_TIMEOUT`: seconds a stopping server lets open requests finish before
+   * it cuts their connections (default 10).
+   */
+  drainSeconds: number
   tokens: {
     alg: SigningAlg
     /** HS256 only. */
@@ -79,6 +84,7 @@ export function readServerEnv(env: Env, cwd: string = process.cwd()): ServerEnv 
     redisUrl: readRedisUrl(nonEmpty(env['REDIS_URL'])),
     redisPrefix: readRedisPrefix(nonEmpty(env['LATCHKEY_REDIS_PREFIX'])),
     trustProxyHops: readInteger(env, 'LATCHKEY_TRUST_PROXY', 0, 0, 10),
+    drainSeconds: readInteger(env, 'LATCHKEY_DRAIN_TIMEOUT', 10, 0, 3600),
     tokens: readTokens(env),
   }
 }

@@ -13,7 +13,10 @@ export interface RunningServer {
   url: string
   server: Server
   latchkey: Latchkey
-  /** Stops accepting connections, finishes the open ones, then closes the store. */
+  /**
+   * Stops accepting connections and lets the open requests finish, for at most the drain
+   * timeout (then their connections are cut), then closes the bus and the store.
+   */
   close(): Promise<void>
 }
 
@@ -97,7 +100,12 @@ export async function startServer(env: ServerEnv, logger: ServerLogger): Promise
       clearInterval(cleanup)
       clearInterval(keys)
       await new Promise<void>((resolve) => {
-        server.close(() => resolve())
+        // A request stuck on a store that has gone away must not hold the stop forever.
+        const cut = setTimeout(() => server.closeAllConnections(), env.drainSeconds * 1000)
+        server.close(() => {
+          clearTimeout(cut)
+          resolve()
+        })
         server.closeIdleConnections()
       })
       await latchkey.close()

@@ -35,11 +35,15 @@ export function runCli(
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
 }
 
+/** Longer than the server's own stop deadline (drain timeout + 5 s, 15 s by default). */
+const STOP_TIMEOUT_MS = 20_000
+
 /** A running `latchkey start`, resolved once it listens. */
 export interface ServerProcess {
   url: string
   output: () => string
-  stop(): Promise<void>
+  /** SIGTERM, then waits for the exit; resolves to the exit code (`null` if it had exited). */
+  stop(): Promise<number | null>
 }
 
 export async function startCli(env: Record<string, string>): Promise<ServerProcess> {
@@ -60,10 +64,22 @@ export async function startCli(env: Record<string, string>): Promise<ServerProce
     url,
     output: () => output,
     stop: async () => {
-      if (child.exitCode !== null) return
-      const closed = new Promise((resolve) => child.on('close', resolve))
+      if (child.exitCode !== null || child.signalCode !== null) return null
+      const closed = new Promise<number | null>((resolve) => child.on('close', resolve))
       child.kill('SIGTERM')
-      await closed
+      // Past the server's own deadline, the stop itself is the failure.
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), STOP_TIMEOUT_MS)
+      })
+      const outcome = await Promise.race([closed, late])
+      clearTimeout(timer)
+      if (outcome === 'late') {
+        child.kill('SIGKILL')
+        await closed
+        throw new Error(`the server did not stop within ${STOP_TIMEOUT_MS} ms: ${output}`)
+      }
+      return outcome
     },
   }
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { readFile, stat } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { client } from './client.js'
@@ -112,6 +114,43 @@ describe('sessions survive a restart', () => {
     } finally {
       await server.stop()
     }
+  })
+})
+
+describe('stopping', () => {
+  it('lets an idle server stop at once on SIGTERM, exiting 0', async () => {
+    const server = await startCli({
+      PORT: String(await freePort()),
+      LATCHKEY_DATA_DIR: await tempDataDir(),
+    })
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200)
+    const started = Date.now()
+    assert.equal(await server.stop(), 0)
+    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`)
+    assert.match(server.output(), /latchkey stopping/)
+  })
+
+  it('cuts a request that does not finish within LATCHKEY_DRAIN_TIMEOUT, then exits 0', async () => {
+    const server = await startCli({
+      PORT: String(await freePort()),
+      LATCHKEY_DATA_DIR: await tempDataDir(),
+      LATCHKEY_DRAIN_TIMEOUT: '1',
+    })
+    // A request whose headers never end: without the timeout, the stop would wait for
+    // the server's headers timeout (a minute).
+    const { hostname, port } = new URL(server.url)
+    const socket = connect({
+      host: hostname === 'localhost' ? '127.0.0.1' : hostname,
+      port: Number(port),
+    })
+    await once(socket, 'connect')
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n')
+    const cut = once(socket, 'close')
+    const started = Date.now()
+    assert.equal(await server.stop(), 0)
+    const took = Date.now() - started
+    assert.ok(took >= 900 && took < 5_000, `took ${took} ms`)
+    await cut
   })
 })
 
