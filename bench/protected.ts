@@ -20,15 +20,15 @@ import { machine, percentile } from './load.js'
 import { runWrk, wrkAvailable, type WrkChain, type WrkRequests, type WrkRun } from './wrk.js'
 
 const CONNECTIONS = 50
-const WARMUP_SECONDS = 1
-const MEASURE_SECONDS = 3
 /**
- * Each server's routes are measured in this many rounds, the unprotected route first in
- * each, and the median of the rounds is reported. On a small machine throughput drifts by
- * 10–20 % within a minute; comparing each run with its unprotected neighbours keeps the
- * drift out of the ratio (see `serverRows`).
+ * Each protected route is measured ROUNDS times for MEASURE_SECONDS, each run between
+ * two of its unprotected twin, and the median of the rounds is reported. On a small
+ * virtual machine throughput swings by 10–30 % from one few-second stretch to the next;
+ * short runs, alternated many times, and each compared with its unprotected neighbours,
+ * keep most of the swing out of the ratio (see `serverRows`).
  */
-const ROUNDS = 5
+const MEASURE_SECONDS = 1
+const ROUNDS = 12
 /** Before a server's first counted row, each of its routes runs this long uncounted. */
 const SERVER_WARMUP_SECONDS = 2
 /** Distinct credentials spread over the connections (sessions, access tokens). */
@@ -57,7 +57,9 @@ interface Row {
   /** Answers that were not 2xx, plus connection errors and timeouts. */
   failures: number
   requests: number
-  /** Per round, this row's req/s over the unprotected run just before it. */
+  /** The unprotected route under the same requests (median req/s), for a protected row. */
+  twinRps?: number
+  /** Per round, this row's req/s over its unprotected twin's around it. */
   ratios?: number[]
 }
 
@@ -68,7 +70,7 @@ interface Row {
  */
 async function measure(
   port: number,
-  route: Omit<Protected, 'route'>,
+  route: Requests,
   generator: Generator,
   seconds = MEASURE_SECONDS,
 ): Promise<Run> {
@@ -100,20 +102,19 @@ async function measure(
     await afterRun?.()
     return result
   }
-  await run(WARMUP_SECONDS) // JIT, connection pools, caches
   const result = await run(seconds)
   return {
-    rps: result.requests.average,
+    rps: result.requests.total / result.duration,
     p99: result.latency.p99,
     failures: result.non2xx + result.errors + result.timeouts,
     requests: result.requests.total,
   }
 }
 
-/** The same as {@link measure} with wrk: warm-up, then the measured run. */
+/** The same as {@link measure} with wrk. */
 async function measureWrk(
   port: number,
-  { wrk, afterWrk }: Omit<Protected, 'route'>,
+  { wrk, afterWrk }: Requests,
   seconds: number,
 ): Promise<Run> {
   const run = async (duration: number) => {
@@ -121,13 +122,15 @@ async function measureWrk(
     await afterWrk?.(result)
     return result
   }
-  await run(WARMUP_SECONDS)
   const { rps, p99, failures, requests } = await run(seconds)
   return { rps, p99, failures, requests }
 }
 
 /** One run's numbers. */
 type Run = Omit<Row, 'generator' | 'server' | 'route'>
+
+/** What a run sends, and what it does with the answers. */
+type Requests = Omit<Protected, 'route' | 'twin'>
 
 /** Gives each new connection one of `count` slots, round robin. */
 function slots(count: number): (state: Record<string, unknown>) => number {
@@ -144,6 +147,12 @@ type Generator = 'autocannon' | 'wrk'
 /** A protected row of one server: its route label and its requests, for either generator. */
 interface Protected {
   route: string
+  /**
+   * The same requests, credentials and all, to the unprotected route: what the row is
+   * compared with, so that the ratio is the cost of the check and not of the bytes of the
+   * credential, which a client sends to every route alike.
+   */
+  twin: Requests
   next: Next
   /** The same requests for wrk, made anew for each run (the hybrid's tokens change). */
   wrk: () => WrkRequests
@@ -175,10 +184,11 @@ function combine(generator: Generator, server: string, route: string, runs: Run[
 }
 
 /**
- * The rows of one server: ROUNDS rounds of its unprotected route followed by each
- * protected one, and the unprotected route once more at the end. Each protected run is
- * compared with the unprotected throughput interpolated at its place between the
- * unprotected runs around it, which takes a steady drift of the machine out of the ratio.
+ * The rows of one server. Each protected route alternates with its unprotected twin (the
+ * same requests to /api/open), twin first and last: ROUNDS runs of the route, each
+ * compared with the mean of the twin runs just before and after it, which takes a
+ * steady drift of the machine out of the ratio. The unprotected route without any
+ * credential is measured first and last, for reference.
  */
 async function serverRows(
   server: string,
@@ -186,46 +196,65 @@ async function serverRows(
   routes: Protected[],
   generator: Generator,
 ): Promise<Row[]> {
-  const open: Omit<Protected, 'route'> = {
+  const bare: Requests = {
     next: () => ({ method: 'GET', path: '/api/open' }),
     wrk: () => ({ kind: 'get', path: '/api/open', headers: [{}] }),
   }
-  const run = (route: Omit<Protected, 'route'>, seconds?: number) =>
-    measure(port, route, generator, seconds)
+  const run = (requests: Requests, seconds?: number) => measure(port, requests, generator, seconds)
   // A fresh process: JIT and pools first, on every route, before anything is counted.
-  for (const route of [open, ...routes]) await run(route, SERVER_WARMUP_SECONDS)
-  const openRuns: Run[] = []
-  const routeRuns = routes.map(() => [] as Run[])
-  for (let round = 0; round < ROUNDS; round++) {
-    openRuns.push(await run(open))
-    for (const [index, route] of routes.entries()) routeRuns[index]!.push(await run(route))
+  for (const requests of [bare, ...routes.flatMap((route) => [route.twin, route])]) {
+    await run(requests, SERVER_WARMUP_SECONDS)
   }
-  openRuns.push(await run(open))
-  /** The unprotected req/s expected at the place of route `index` in `round`. */
-  const openAt = (round: number, index: number) => {
-    const before = openRuns[round]!.rps
-    const after = openRuns[round + 1]!.rps
-    return before + ((after - before) * (index + 1)) / (routes.length + 1)
-  }
-  const rows = [combine(generator, server, 'GET /api/open (unprotected)', openRuns)]
-  for (const [index, route] of routes.entries()) {
-    const runs = routeRuns[index]!
+  const bareRuns = [await run(bare)]
+  const rows: Row[] = []
+  for (const route of routes) {
+    const twins = [await run(route.twin)]
+    const runs: Run[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      runs.push(await run(route))
+      twins.push(await run(route.twin))
+    }
     const row = combine(generator, server, route.route, runs)
-    row.ratios = runs.map((run, round) => run.rps / openAt(round, index))
+    row.twinRps = median(twins.map((twin) => twin.rps))
+    row.ratios = runs.map(
+      (one, round) => one.rps / ((twins[round]!.rps + twins[round + 1]!.rps) / 2),
+    )
+    row.failures += twins.reduce((sum, twin) => sum + twin.failures, 0)
     rows.push(row)
   }
-  return rows
+  bareRuns.push(await run(bare))
+  return [
+    combine(generator, server, 'GET /api/open (unprotected, no credential)', bareRuns),
+    ...rows,
+  ]
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
-/** GET /api/me with one of `credentials` (header sets) per connection, round robin. */
+/** GETs of `path`, each connection with one of `count` header sets, round robin. */
+function gets(
+  path: string,
+  count: number,
+  headersAt: (index: number) => Record<string, string>,
+): Requests {
+  const slot = slots(count)
+  return {
+    next: (state) => ({ method: 'GET', path, headers: headersAt(slot(state)) }),
+    wrk: () => ({
+      kind: 'get',
+      path,
+      headers: Array.from({ length: count }, (_, index) => headersAt(index)),
+    }),
+  }
+}
+
+/** GET /api/me with one of `credentials` per connection, and its twin on /api/open. */
 function getMe(route: string, credentials: Record<string, string>[]): Protected {
-  const slot = slots(credentials.length)
+  const at = (index: number) => credentials[index]!
   return {
     route,
-    next: (state) => ({ method: 'GET', path: '/api/me', headers: credentials[slot(state)]! }),
-    wrk: () => ({ kind: 'get', path: '/api/me', headers: credentials }),
+    ...gets('/api/me', credentials.length, at),
+    twin: gets('/api/open', credentials.length, at),
   }
 }
 
@@ -283,8 +312,10 @@ function hybrid(
     route: `GET /api/me, Bearer JWT + POST /auth/refresh every ${REFRESH_EVERY} requests of a connection`,
     next(state) {
       const slot = chainSlot(state)
-      // Spread the connections' refreshes over the run rather than all at once.
-      const count = (state['count'] as number | undefined) ?? slot * 7
+      // A random start spreads the connections' refreshes over the run, and keeps their
+      // rate right in runs shorter than REFRESH_EVERY requests of a connection.
+      const count =
+        (state['count'] as number | undefined) ?? Math.floor(Math.random() * REFRESH_EVERY)
       state['count'] = count + 1
       const chain = chains[slot]!
       state['refreshing'] = count % REFRESH_EVERY === REFRESH_EVERY - 1
@@ -306,6 +337,8 @@ function hybrid(
       rotate(state['slot'] as number, body)
     },
     afterRun: resend,
+    // The chains' current access tokens, without the refreshes.
+    twin: gets('/api/open', chains.length, (index) => bearer(chains[index]!.accessToken)),
     wrk: () => ({ kind: 'hybrid', chains, every: REFRESH_EVERY }),
     async afterWrk({ report }) {
       if (report === undefined) throw new Error('hybrid: wrk printed no report')
@@ -437,7 +470,7 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`
 export async function runProtectedBench(): Promise<void> {
   const generators: Generator[] = wrkAvailable() ? ['autocannon', 'wrk'] : ['autocannon']
   console.log(
-    `\n## Protected route: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${WARMUP_SECONDS} s warm-up + ${MEASURE_SECONDS} s per route, each server in its own process`,
+    `\n## Protected route: ${CONNECTIONS} connections, each server in its own process; per protected route ${ROUNDS} runs of ${MEASURE_SECONDS} s alternated with ${ROUNDS + 1} of its unprotected twin (the same requests to /api/open)`,
   )
   console.log(`${machine()}; ${loadAverage()} at the start`)
   const space = await scratch('protected')
@@ -490,16 +523,17 @@ const GENERATOR_NOTES: Record<Generator, string> = {
 function printRows(generator: Generator, rows: Row[]): void {
   console.log(`\n### Load from ${GENERATOR_NOTES[generator]}`)
   console.log(
-    '| server | route | req/s (median) | ratio to unprotected, median of rounds (each round) | p99 ms | non-2xx/errors |',
+    '| server | route | req/s (median) | unprotected, same requests: req/s (median) | ratio, median of rounds (each round) | p99 ms | non-2xx/errors |',
   )
-  console.log('|---|---|---:|---:|---:|---:|')
+  console.log('|---|---|---:|---:|---:|---:|---:|')
   for (const row of rows) {
     const base =
       row.ratios === undefined
         ? '–'
         : `${median(row.ratios).toFixed(2)}x (${row.ratios.map((r) => r.toFixed(2)).join(', ')})`
+    const twin = row.twinRps === undefined ? '–' : String(Math.round(row.twinRps))
     console.log(
-      `| ${row.server} | ${row.route} | ${Math.round(row.rps)} | ${base} | ${row.p99.toFixed(1)} | ${row.failures} |`,
+      `| ${row.server} | ${row.route} | ${Math.round(row.rps)} | ${twin} | ${base} | ${row.p99.toFixed(1)} | ${row.failures} |`,
     )
   }
   const find = (server: string, route: string) =>

@@ -4,7 +4,7 @@ import { deriveKey } from './crypto/keys.js'
 import type { Events } from './events.js'
 import { createEvents } from './events.js'
 import type { App, Caller } from './http/app.js'
-import { authenticate, unless401 } from './http/authenticate.js'
+import { authenticate, cachedCaller, unless401 } from './http/authenticate.js'
 import type { CredentialRequest } from './http/authenticate.js'
 import type { ErrorLogger, Handler } from './http/handler.js'
 import { createHandler } from './http/handler.js'
@@ -70,6 +70,14 @@ export interface Latchkey {
   authenticate(request: CredentialRequest): Promise<Caller | null>
   /** The caller behind a request's credential, or an `AuthError` saying precisely why not. */
   check(request: CredentialRequest): Promise<Caller>
+  /**
+   * The caller, at once and without a promise, when this node can tell from memory: the
+   * credential was validated here in full, no revocation fact has touched it since, it has
+   * not expired, and the bus is trusted. `undefined` in every other case (no credential,
+   * not yet seen here, a refusal): then ask `authenticate` or `check`. A route that answers
+   * synchronously on a hit saves the promise chain on almost every request.
+   */
+  peek(request: CredentialRequest): Caller | undefined
   /** Sign-up, password checks and changes. */
   users: Users
   /** Cookie sessions: create, validate (through this node's cache), renew. */
@@ -159,6 +167,7 @@ export function createLatchkey(options: LatchkeyOptions & { logger?: ErrorLogger
     handler: createHandler(app, logger),
     authenticate: (request) => unless401(authenticate(app, request)),
     check: (request) => authenticate(app, request),
+    peek: (request) => cachedCaller(app, request),
     users,
     sessions,
     tokens,

@@ -1,7 +1,8 @@
 // One Latchkey node, configured from the environment like the standalone server
 // (PORT, HOST, DATABASE_URL, REDIS_URL, LATCHKEY_SECRET, LATCHKEY_ISSUER,
 // LATCHKEY_TRUSTED_ORIGINS), serving the auth API under /auth/* and an app beside it:
-// GET /api/open (no credential) and GET /api/me (`latchkey.authenticate`). Differences
+// GET /api/open (no check) and GET /api/me (`latchkey.peek`, else `latchkey.authenticate`,
+// as the README shows for node:http). Differences
 // from `latchkey start`, for benchmarking only: rate limits are out of the way, and
 // argon2id is cheap (hashing is not what is measured; hundreds of logins are made).
 // Prints one JSON line when ready: {"port", "redisLayer", "bus"}.
@@ -42,24 +43,31 @@ const latchkey = createLatchkey({
 await latchkey.tokens.keyring.maintain(Date.now(), latchkey.config.tokens.rotationIntervalMs)
 await latchkey.tokens.keyring.refresh()
 
-// A fresh object per response: the adapter's Response may write Content-Length into it.
 const jsonHeaders = { 'content-type': 'application/json', 'cache-control': 'no-store' }
-const openBody = JSON.stringify({ ok: true, user: null })
 const unauthorized = JSON.stringify({ error: 'unauthorized' })
 
 // An app's own node:http server, as the README shows it: its routes stay node:http, the
-// auth routes go to Latchkey's listener, and a protected route asks `authenticate`.
+// auth routes go to Latchkey's listener, and a protected route asks `peek`, then
+// `authenticate`.
 const auth = createNodeListener(latchkey.handler)
 let inFlight = 0
 const server = createServer((request, response) => {
+  // Both routes build their answer alike; they differ only by the check.
   if (request.url === '/api/open') {
-    response.writeHead(200, jsonHeaders).end(openBody)
+    response.writeHead(200, jsonHeaders).end(JSON.stringify({ ok: true, user: null }))
     return
   }
   if (request.url === '/api/me') {
+    const credentials = credentialsOf(request)
+    // A credential this node has validated, untouched by any fact: answered at once.
+    const cached = latchkey.peek(credentials)
+    if (cached !== undefined) {
+      response.writeHead(200, jsonHeaders).end(JSON.stringify({ ok: true, user: cached.user.id }))
+      return
+    }
     inFlight += 1
     latchkey
-      .authenticate(credentialsOf(request))
+      .authenticate(credentials)
       .then((caller) => {
         if (caller === null) response.writeHead(401, jsonHeaders).end(unauthorized)
         else

@@ -11,7 +11,7 @@ import type {
 import type { Caller } from '../http/app.js'
 import type { Handler } from '../http/handler.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
-import { callerGuard, isLatchkeyPath, realmOf, refusal, tokenGuard } from './guard.js'
+import { callerGuard, isLatchkeyPath, realmOf, refusal, settle, tokenGuard } from './guard.js'
 import { credentialRequest, webRequest } from './guard-node.js'
 import type {
   AdapterOptions,
@@ -83,12 +83,14 @@ export function latchkeyExpress(
     requireAuth(authOptions) {
       const guard = callerGuard(latchkey, authOptions, options.rolesOf)
       return (req, res, next) => {
-        guard(credentialRequest(req.method, req.headers))
-          .then((caller) => {
+        settle(
+          () => guard(credentialRequest(req.method, req.headers)),
+          (caller) => {
             req.auth = caller
             next()
-          })
-          .catch((error: unknown) => refuse(res, next, error, realm))
+          },
+          (error) => refuse(res, next, error, realm),
+        )
       }
     },
   }

@@ -9,13 +9,14 @@ import type {
   FastifyReply,
   FastifyRequest,
   preHandlerAsyncHookHandler,
+  preHandlerHookHandler,
 } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Readable } from 'node:stream'
 import type { Caller } from '../http/app.js'
 import type { Handler } from '../http/handler.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
-import { callerGuard, checkedPrefix, realmOf, refusal, tokenGuard } from './guard.js'
+import { callerGuard, checkedPrefix, realmOf, refusal, settle, tokenGuard } from './guard.js'
 import { credentialRequest, webRequest } from './guard-node.js'
 import type {
   AdapterOptions,
@@ -58,7 +59,7 @@ export interface LatchkeyDecorator {
    * A hook admitting a caller (cookie or Bearer) into `request.auth`, or answering 401/403:
    * a `preHandler`, or an `onRequest` to refuse before the body is even parsed.
    */
-  requireAuth: (options?: RequireAuthOptions) => preHandlerAsyncHookHandler
+  requireAuth: (options?: RequireAuthOptions) => preHandlerHookHandler
 }
 
 /** Options of {@link latchkeyPlugin}. */
@@ -83,12 +84,26 @@ const plugin: FastifyPluginAsync<LatchkeyPluginOptions> = async (fastify, option
   fastify.decorate('latchkey', {
     requireAuth(authOptions) {
       const guard = callerGuard(latchkey, authOptions, options.rolesOf)
-      return async (request, reply) => {
-        try {
-          request.auth = await guard(credentialRequest(request.method, request.headers))
-        } catch (error) {
-          return reply.send(refusal(error, realm))
-        }
+      // Callback style, so that a caller known from memory continues in the same tick; a
+      // refusal answers from the hook and does not continue.
+      return (request, reply, done) => {
+        settle(
+          () => guard(credentialRequest(request.method, request.headers)),
+          (caller) => {
+            request.auth = caller
+            done()
+          },
+          (error) => {
+            let response: Response
+            try {
+              response = refusal(error, realm)
+            } catch (unexpected) {
+              done(unexpected as Error)
+              return
+            }
+            void reply.send(response)
+          },
+        )
       }
     },
   } satisfies LatchkeyDecorator)

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { AuthError, ConfigError } from '../errors.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
-import { callerGuard, checkedPrefix, tokenGuard } from './guard.js'
+import type { Caller } from '../http/app.js'
+import { callerGuard, checkedPrefix, settle, tokenGuard } from './guard.js'
 import type { CallerSource } from './guard.js'
 
 const claims: AccessTokenClaims = {
@@ -60,5 +61,83 @@ describe('tokenGuard roles', () => {
       assert.match(error.message, /"admin"/)
       return true
     })
+  })
+})
+
+describe('callerGuard from memory', () => {
+  const user = { id: 'user-1', email: 'a@example.com' } as Caller['user']
+  const login = { id: 'login-1', createdAt: 0 } as Caller['login']
+  const known: Caller = { user, login, via: 'cookie' }
+  const cookie = { method: 'GET', headers: new Headers({ cookie: 'x=y' }) }
+  /** A source that knows the caller from memory, and counts the full checks. */
+  const remembering = () => {
+    const calls = { checks: 0 }
+    const from: CallerSource = {
+      check: () => {
+        calls.checks++
+        return Promise.resolve(known)
+      },
+      peek: () => known,
+      config: { issuer: 'https://auth.example.com', clock: () => 10_000 },
+    }
+    return { from, calls }
+  }
+
+  it('decides synchronously, with no full check, and settle admits in the same tick', () => {
+    const { from, calls } = remembering()
+    let admitted: Caller | undefined
+    settle(
+      () => callerGuard(from)(cookie),
+      (caller) => (admitted = caller),
+      (error) => assert.fail(String(error)),
+    )
+    assert.equal(admitted, known)
+    assert.equal(calls.checks, 0)
+  })
+
+  it('refuses synchronously too: a missing role, a login that is not fresh', () => {
+    const { from } = remembering()
+    const refusals: unknown[] = []
+    const run = (guard: ReturnType<typeof callerGuard>) =>
+      settle(
+        () => guard(cookie),
+        () => assert.fail('admitted'),
+        (error) => refusals.push(error),
+      )
+    run(callerGuard(from, { roles: ['admin'] }, () => ['editor']))
+    run(callerGuard(from, { freshWithinMs: 1000 }))
+    assert.deepEqual(
+      refusals.map((error) => (error as AuthError).code),
+      ['insufficient_role', 'login_not_fresh'],
+    )
+  })
+
+  it('waits for roles that are looked up, and for a full check when memory has nothing', async () => {
+    const { from, calls } = remembering()
+    const lookedUp = callerGuard(from, { roles: ['admin'] }, () => Promise.resolve(['admin']))
+    const pending = lookedUp(cookie)
+    assert.ok(pending instanceof Promise)
+    assert.equal(await pending, known)
+    const forgetful: CallerSource = { ...from, peek: () => undefined }
+    assert.equal(await callerGuard(forgetful)(cookie), known)
+    assert.equal(calls.checks, 1)
+  })
+
+  it('gives peek only the credential a `via` route accepts', () => {
+    const seen: (string | null)[] = []
+    const from: CallerSource = {
+      ...remembering().from,
+      peek: (request) => {
+        seen.push(request.headers.get('authorization'), request.headers.get('cookie'))
+        return undefined
+      },
+    }
+    const both = {
+      method: 'GET',
+      headers: new Headers({ cookie: 'x=y', authorization: 'Bearer a.b.c' }),
+    }
+    void callerGuard(from, { via: 'cookie' })(both)
+    void callerGuard(from, { via: 'bearer' })(both)
+    assert.deepEqual(seen, [null, 'x=y', 'Bearer a.b.c', null])
   })
 })

@@ -15,6 +15,8 @@ import type { AccessTokenClaims } from '../tokens/claims.js'
 export interface CallerSource {
   /** The caller, or an `AuthError` saying precisely why not (401, 403 or 503). */
   check(request: CredentialRequest): Promise<Caller>
+  /** The caller when it is known from memory at once; `undefined`: ask `check`. */
+  peek?(request: CredentialRequest): Caller | undefined
   config: { issuer: string; clock: Clock }
 }
 
@@ -57,8 +59,11 @@ export interface AdapterOptions {
   rolesOf?: RolesOf
 }
 
-/** A decision on one request: the caller, or an `AuthError` to answer with. */
-export type CallerGuard = (request: CredentialRequest) => Promise<Caller>
+/**
+ * A decision on one request: the caller, or an `AuthError` to answer with (thrown or
+ * rejected). Synchronous when the caller was known from memory (see `settle`).
+ */
+export type CallerGuard = (request: CredentialRequest) => Caller | Promise<Caller>
 
 /** A decision on one token-only request: the claims, or an `AuthError`. */
 export type TokenGuard = (request: CredentialRequest) => Promise<AccessTokenClaims>
@@ -75,17 +80,54 @@ export function callerGuard(
   rolesOf: RolesOf = defaultRolesOf,
 ): CallerGuard {
   const { via, roles = [], freshWithinMs } = checkedAuthOptions(options)
-  return async (request) => {
-    const caller = await source.check(onlyCredential(request, via))
+  const admit = (caller: Caller): Caller | Promise<Caller> => {
     if (
       freshWithinMs !== undefined &&
       source.config.clock() - caller.login.createdAt > freshWithinMs
     ) {
       throw new AuthError('login_not_fresh', 'This action needs a recent sign-in: log in again.')
     }
-    if (roles.length > 0) requireRoles(await rolesOf(caller), roles)
-    return caller
+    if (roles.length === 0) return caller
+    const held = rolesOf(caller)
+    if (Array.isArray(held)) {
+      requireRoles(held, roles)
+      return caller
+    }
+    return Promise.resolve(held).then((list) => {
+      requireRoles(list, roles)
+      return caller
+    })
   }
+  return (request) => {
+    const credentials = onlyCredential(request, via)
+    // Almost every request: a credential this node has validated, decided without a promise.
+    const known = source.peek?.(credentials)
+    if (known !== undefined) return admit(known)
+    return source.check(credentials).then(admit)
+  }
+}
+
+/**
+ * Runs a guard and hands its outcome to `admit` or `refuse`: in the same tick when the
+ * guard decided synchronously, so a route answered from memory costs no promise.
+ */
+export function settle<T>(
+  guard: () => T | Promise<T>,
+  admit: (value: T) => void,
+  refuse: (error: unknown) => void,
+): void {
+  let outcome: T | Promise<T>
+  try {
+    outcome = guard()
+  } catch (error) {
+    refuse(error)
+    return
+  }
+  if (outcome instanceof Promise) {
+    outcome.then(admit).catch(refuse)
+    return
+  }
+  admit(outcome)
 }
 
 /** Builds the guard of `requireToken`: a Bearer token, verified, with its roles. */

@@ -64,8 +64,37 @@ export function createNodeListener(
 
 /**
  * A node:http request as `latchkey.authenticate` reads it, without copying its headers
- * into a `Headers` (which costs more than the check itself on a cached credential).
+ * into a `Headers` (which costs more than the check itself on a cached credential). The
+ * credential headers are read from `rawHeaders` as the parser left them: node:http builds
+ * `incoming.headers` on first use, for every header, and on a route that reads no other
+ * header that costs about as much as the check. Repeated headers are merged as
+ * `incoming.headers` merges them: cookies joined with "; ", the first Authorization kept.
  */
 export function credentialsOf(incoming: IncomingMessage): CredentialRequest {
-  return credentialRequest(incoming.method ?? 'GET', incoming.headers)
+  const method = incoming.method ?? 'GET'
+  return {
+    method,
+    headers: {
+      get(name) {
+        const wanted = name.toLowerCase()
+        if (wanted === 'authorization') return rawHeader(incoming.rawHeaders, wanted, false)
+        if (wanted === 'cookie') return rawHeader(incoming.rawHeaders, wanted, true)
+        // Others (the CSRF checks of an unsafe request) from `incoming.headers` itself.
+        return credentialRequest(method, incoming.headers).headers.get(wanted)
+      },
+    },
+  }
+}
+
+/** The value of header `name` (lower case) in node's `rawHeaders` list; `join`: all of them. */
+function rawHeader(raw: readonly string[], name: string, join: boolean): string | null {
+  let found: string | null = null
+  for (let index = 0; index + 1 < raw.length; index += 2) {
+    const field = raw[index]!
+    if (field.length !== name.length || field.toLowerCase() !== name) continue
+    const value = raw[index + 1]!
+    if (!join) return value
+    found = found === null ? value : `${found}; ${value}`
+  }
+  return found
 }

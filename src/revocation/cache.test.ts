@@ -64,6 +64,22 @@ describe('the credential cache', () => {
     assert.equal(cache.get('d', clock()), 'login-d')
   })
 
+  it('answers only the exact credential, also when two share their last characters', () => {
+    const clock = manualClock()
+    const feed = handFeed()
+    const cache = new CredentialCache<string>(feed, clock)
+    const tail = 'x'.repeat(64)
+    cache.fill(`a.${tail}`, entry('login-a', 'user-1'), cache.begin())
+    assert.equal(cache.get(`a.${tail}`, clock()), 'login-a')
+    assert.equal(cache.get(`b.${tail}`, clock()), undefined)
+    assert.equal(cache.get(tail, clock()), undefined)
+    // The second one displaces the first; neither ever answers for the other.
+    cache.fill(`b.${tail}`, entry('login-b', 'user-2'), cache.begin())
+    assert.equal(cache.get(`b.${tail}`, clock()), 'login-b')
+    assert.equal(cache.get(`a.${tail}`, clock()), undefined)
+    assert.equal(cache.size, 1)
+  })
+
   it('drops a fill whose read began before a fact arrived', async () => {
     const clock = manualClock()
     const feed = handFeed()

@@ -45,6 +45,12 @@ export interface AccessTokens {
   readMark(): number
   /** The strict verifier, then revocation: `ver`, the `sid` login, the `jti` denylist. */
   verify(token: string): Promise<ValidToken>
+  /**
+   * What `verify` would answer from this node's memory alone: the token was verified here
+   * in full, no fact has touched it since, it has not expired and the bus is trusted.
+   * `undefined` otherwise: then `verify` decides.
+   */
+  cached(token: string): ValidToken | undefined
   /** Denies one token for as long as a verifier could still accept it. */
   deny(claims: AccessTokenClaims): Promise<void>
   /** The JWKS; loads (or creates) the keys on first use. */
@@ -168,6 +174,8 @@ export function createAccessTokens(deps: {
     },
 
     readMark: () => cache.begin(),
+
+    cached: (token) => cache.get(token, clock()),
 
     async verify(token) {
       const now = clock()

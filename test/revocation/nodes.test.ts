@@ -196,3 +196,118 @@ describe('revocation across nodes', () => {
     assert.equal((await session(b, browser.cookie)).status, 200)
   })
 })
+
+describe('peek: the caller from memory, without a promise', () => {
+  /** What `authenticate` and `peek` read of a request. */
+  const request = (headers: Record<string, string>, method = 'GET') => ({
+    method,
+    headers: new Headers(headers),
+  })
+
+  /** `count` nodes; on the first, A, a user logged in both ways, and a request with each. */
+  async function loggedIn(count = 1, wire = memoryWire()) {
+    const { nodes, clock } = await cluster(count, wire)
+    const a = nodes[0]!
+    const { email, session: browser } = await newUser(a)
+    const token = await tokenLogin(a, email)
+    const cookie = request({ cookie: browser.cookie })
+    const jwt = request(bearer(token.accessToken))
+    return { nodes, clock, a, browser, token, cookie, jwt }
+  }
+
+  it('knows nothing of a credential until a full check, then answers it without a store read', async () => {
+    const { nodes, a, browser, token, cookie, jwt } = await loggedIn()
+    assert.equal(a.latchkey.peek(cookie), undefined)
+    assert.equal(a.latchkey.peek(jwt), undefined)
+    const full = await a.latchkey.check(cookie)
+    assert.equal((await a.latchkey.check(jwt)).via, 'bearer')
+    const before = { ...a.reads }
+    const fromCookie = a.latchkey.peek(cookie)
+    assert.equal(fromCookie?.via, 'cookie')
+    assert.equal(fromCookie.user.id, full.user.id)
+    assert.equal(fromCookie.login.id, browser.sessionId)
+    const fromToken = a.latchkey.peek(jwt)
+    assert.equal(fromToken?.via, 'bearer')
+    assert.equal(fromToken.login.id, token.loginId)
+    assert.equal(fromToken.claims.sid, token.loginId)
+    assert.deepEqual(a.reads, before)
+    await closeAll(nodes)
+  })
+
+  it('forgets a credential the moment another node revokes it', async () => {
+    const { nodes, a, browser, token, cookie, jwt } = await loggedIn(2)
+    const b = nodes[1]!
+    await a.latchkey.check(cookie)
+    await a.latchkey.check(jwt)
+    assert.ok(a.latchkey.peek(cookie) && a.latchkey.peek(jwt))
+    const out = await b.send('/auth/logout', {
+      method: 'POST',
+      headers: authed(browser),
+      body: '{}',
+    })
+    assert.equal(out.status, 204)
+    await eventually(() => a.latchkey.peek(cookie) === undefined, 1000, 'the logout on A')
+    assert.ok(a.latchkey.peek(jwt), 'the token of another login is untouched')
+    const denied = await b.send('/auth/logout', {
+      method: 'POST',
+      headers: bearer(token.accessToken),
+    })
+    assert.equal(denied.status, 204)
+    await eventually(() => a.latchkey.peek(jwt) === undefined, 1000, 'the Bearer logout on A')
+    assert.equal(await a.latchkey.authenticate(jwt), null)
+    await closeAll(nodes)
+  })
+
+  it('answers nothing while the bus is lost', async () => {
+    const wire = memoryWire()
+    const { nodes, a, cookie } = await loggedIn(1, wire)
+    await a.latchkey.check(cookie)
+    assert.ok(a.latchkey.peek(cookie))
+    wire.blackhole = true
+    await eventually(() => !a.latchkey.revocation.trusted)
+    assert.equal(a.latchkey.peek(cookie), undefined)
+    wire.blackhole = false
+    await closeAll(nodes)
+  })
+
+  it('stops answering when the entry’s time is up: the cache’s age bound, the token’s exp', async () => {
+    const { nodes, clock, a, token, cookie, jwt } = await loggedIn()
+    await a.latchkey.check(cookie)
+    await a.latchkey.check(jwt)
+    // Entries are trusted for 60 s at most, whatever the bus says.
+    clock.advance(59_000)
+    assert.ok(a.latchkey.peek(cookie) && a.latchkey.peek(jwt))
+    clock.advance(1_000)
+    assert.equal(a.latchkey.peek(cookie), undefined)
+    assert.equal(a.latchkey.peek(jwt), undefined)
+    await a.latchkey.check(jwt)
+    assert.ok(a.latchkey.peek(jwt))
+    // Never past the token's own expiry, though the full check allows the clock skew.
+    clock.advance(token.expiresIn * 1000 - 60_000)
+    assert.equal(a.latchkey.peek(jwt), undefined)
+    await a.latchkey.check(jwt)
+    assert.equal(a.latchkey.peek(jwt), undefined)
+    clock.advance(a.latchkey.config.tokens.skewSeconds * 1000)
+    await assert.rejects(a.latchkey.check(jwt), { code: 'token_expired' })
+    await closeAll(nodes)
+  })
+
+  it('leaves every refusal to authenticate: unsafe cookie requests without CSRF proof, a Bearer token it has not seen beside a cookie it has, a malformed Bearer header', async () => {
+    const { nodes, a, browser, cookie } = await loggedIn()
+    await a.latchkey.check(cookie)
+    const unsafe = request({ cookie: browser.cookie }, 'POST')
+    assert.equal(a.latchkey.peek(unsafe), undefined)
+    await assert.rejects(a.latchkey.check(unsafe), { code: 'csrf_failed' })
+    const proven = request(authed(browser), 'POST')
+    assert.equal(a.latchkey.peek(proven)?.via, 'cookie')
+    // The Bearer token is what the client chose to present: the cookie must not answer.
+    const other = await tokenLogin(a, (await newUser(a)).email)
+    const both = request({ cookie: browser.cookie, authorization: `Bearer ${other.accessToken}` })
+    assert.equal(a.latchkey.peek(both), undefined)
+    assert.equal((await a.latchkey.check(both)).user.id, other.userId)
+    const malformed = request({ cookie: browser.cookie, authorization: 'Bearer a b' })
+    assert.equal(a.latchkey.peek(malformed), undefined)
+    await assert.rejects(a.latchkey.check(malformed), { code: 'invalid_token' })
+    await closeAll(nodes)
+  })
+})
