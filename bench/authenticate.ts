@@ -17,6 +17,13 @@ async function perCall(run: () => Promise<unknown>, calls = 200_000): Promise<nu
   return ((performance.now() - start) / calls) * 1000
 }
 
+function perSyncCall(run: () => unknown, calls = 1_000_000): number {
+  for (let i = 0; i < 100_000; i++) run()
+  const start = performance.now()
+  for (let i = 0; i < calls; i++) run()
+  return ((performance.now() - start) / calls) * 1000
+}
+
 /** Prints microseconds per authenticated call, cached cookie and cached Bearer token. */
 export async function runAuthenticateBench(): Promise<void> {
   const latchkey = createLatchkey({
@@ -45,17 +52,27 @@ export async function runAuthenticateBench(): Promise<void> {
   const browser = { cookie, host: 'auth.example.com', accept: '*/*', 'user-agent': 'bench' }
   const api = { authorization: `Bearer ${token}`, host: 'auth.example.com', accept: '*/*' }
 
+  const cookieRequest = credentialRequest('GET', browser)
+  const apiRequest = credentialRequest('GET', api)
   const rows: [string, number][] = [
     [
-      'cookie session, node:http headers',
-      await perCall(() => latchkey.authenticate(credentialRequest('GET', browser))),
+      '`peek`, cookie session, node:http headers (no promise)',
+      perSyncCall(() => latchkey.peek(cookieRequest)),
     ],
     [
-      'Bearer JWT, node:http headers',
-      await perCall(() => latchkey.authenticate(credentialRequest('GET', api))),
+      '`peek`, Bearer JWT, node:http headers (no promise)',
+      perSyncCall(() => latchkey.peek(apiRequest)),
     ],
     [
-      'cookie session, a new web Request',
+      '`authenticate`, cookie session, node:http headers',
+      await perCall(() => latchkey.authenticate(cookieRequest)),
+    ],
+    [
+      '`authenticate`, Bearer JWT, node:http headers',
+      await perCall(() => latchkey.authenticate(apiRequest)),
+    ],
+    [
+      '`authenticate`, cookie session, a new web Request',
       await perCall(() => latchkey.authenticate(new Request(ISSUER, { headers: browser }))),
     ],
     [
@@ -66,7 +83,7 @@ export async function runAuthenticateBench(): Promise<void> {
     ],
   ]
   await latchkey.close()
-  console.log(`\n## authenticate() on a cached credential, in-process (${machine()})`)
+  console.log(`\n## peek() and authenticate() on a cached credential, in-process (${machine()})`)
   console.log('| call | µs per call |\n|---|---:|')
   for (const [name, us] of rows) console.log(`| ${name} | ${us.toFixed(2)} |`)
 }

@@ -337,9 +337,13 @@ function hybrid(
       rotate(state['slot'] as number, body)
     },
     afterRun: resend,
-    // The chains' current access tokens, without the refreshes.
-    twin: gets('/api/open', chains.length, (index) => bearer(chains[index]!.accessToken)),
-    wrk: () => ({ kind: 'hybrid', chains, every: REFRESH_EVERY }),
+    // The chains' current access tokens, without the refreshes; under wrk through the
+    // same script, which reads every answer, so that wrk spends as much on both.
+    twin: {
+      ...gets('/api/open', chains.length, (index) => bearer(chains[index]!.accessToken)),
+      wrk: () => ({ kind: 'hybrid', chains, every: 0, path: '/api/open' }),
+    },
+    wrk: () => ({ kind: 'hybrid', chains, every: REFRESH_EVERY, path: '/api/me' }),
     async afterWrk({ report }) {
       if (report === undefined) throw new Error('hybrid: wrk printed no report')
       for (const [slot, { accessToken, refreshToken, busy }] of report.chains.entries()) {

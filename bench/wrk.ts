@@ -40,7 +40,11 @@ export interface WrkHybridReport {
 /** What a run sends. */
 export type WrkRequests =
   | { kind: 'get'; path: string; headers: Record<string, string>[] }
-  | { kind: 'hybrid'; chains: WrkChain[]; every: number }
+  /**
+   * Bearer GETs of `path` over the chains, and a refresh once per `every` requests (0:
+   * never, for the unprotected twin, which then costs wrk as much per request).
+   */
+  | { kind: 'hybrid'; chains: WrkChain[]; every: number; path: string }
 
 /** Whether `wrk` is on the PATH. */
 export function wrkAvailable(): boolean {
@@ -67,7 +71,7 @@ end
 `
 }
 
-function hybridScript(chains: WrkChain[], every: number): string {
+function hybridScript(chains: WrkChain[], every: number, path: string): string {
   const rows = chains.map(
     (chain) =>
       `{access = ${lua(chain.accessToken)}, refresh = ${lua(chain.refreshToken)}, sid = ${lua(chain.loginId)}, busy = false}`,
@@ -108,13 +112,13 @@ function request()
   count = count + 1
   next = next % #chains + 1
   local chain = chains[next]
-  if count % ${every} == 0 and not chain.busy then
+  if ${every} > 0 and count % ${every} == 0 and not chain.busy then
     chain.busy = true
     publish(next)
     return wrk.format('POST', '/auth/refresh', {['content-type'] = 'application/json'},
       '{"refresh_token":"' .. chain.refresh .. '"}')
   end
-  return wrk.format('GET', '/api/me', {authorization = 'Bearer ' .. chain.access})
+  return wrk.format('GET', ${lua(path)}, {authorization = 'Bearer ' .. chain.access})
 end
 function response(status, headers, body)
   local refresh = body:match('"refresh_token":"([^"]+)"')
@@ -160,7 +164,7 @@ export async function runWrk(
     script,
     requests.kind === 'get'
       ? getScript(requests.path, requests.headers)
-      : hybridScript(requests.chains, requests.every),
+      : hybridScript(requests.chains, requests.every, requests.path),
   )
   try {
     const output = await new Promise<string>((resolve, reject) => {
