@@ -530,24 +530,44 @@ describe('unknown routes and wrong methods', () => {
     ['PUT', '/auth/login', 'POST'],
     ['DELETE', '/auth/login', 'POST'],
     ['OPTIONS', '/auth/signup', 'POST'],
-    ['PUT', '/auth/session', 'GET'],
-    ['POST', '/auth/session', 'GET'],
-    ['POST', '/auth/sessions', 'GET'],
+    ['PUT', '/auth/session', 'GET, HEAD'],
+    ['POST', '/auth/session', 'GET, HEAD'],
+    ['POST', '/auth/sessions', 'GET, HEAD'],
     ['PATCH', '/auth/sessions/abc', 'DELETE'],
-    ['POST', '/healthz', 'GET'],
-    ['PROPFIND', '/auth/session', 'GET'],
+    ['POST', '/healthz', 'GET, HEAD'],
+    ['PROPFIND', '/auth/session', 'GET, HEAD'],
+    ['HEAD', '/auth/login', 'POST'],
   ] as const) {
     it(`${method} ${path} → 405 method_not_allowed with Allow: ${allow}`, async () => {
       const f = await fixture()
       const response = await f.h.send(path, {
         method,
         headers: authed(f.session),
-        ...(method === 'GET' || method === 'OPTIONS' || method === 'PROPFIND'
+        ...(method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'PROPFIND'
           ? {}
           : { body: JSON.stringify({ email: EMAIL, password: PASSWORD }) }),
       })
       assert.equal(response.headers.get('allow'), allow)
-      await assertRefused(f, response, 405, 'method_not_allowed')
+      if (method === 'HEAD') {
+        assert.equal(response.status, 405)
+        assert.equal(response.body, null)
+      } else {
+        await assertRefused(f, response, 405, 'method_not_allowed')
+      }
+    })
+  }
+
+  for (const path of ['/healthz', '/auth/session', '/auth/sessions', '/.well-known/jwks.json']) {
+    it(`HEAD ${path} answers as GET does, without the content`, async () => {
+      const f = await fixture()
+      const get = await f.h.send(path, { headers: { cookie: f.session.cookie } })
+      const head = await f.h.send(path, { method: 'HEAD', headers: { cookie: f.session.cookie } })
+      assert.equal(head.status, get.status)
+      assert.equal(head.status, 200)
+      assert.equal(head.body, null)
+      for (const name of ['content-type', 'cache-control', 'x-content-type-options']) {
+        assert.equal(head.headers.get(name), get.headers.get(name), name)
+      }
     })
   }
 

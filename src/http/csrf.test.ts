@@ -240,15 +240,20 @@ describe('state never changes on GET', () => {
     ['/auth/login', 'POST'],
     ['/auth/signup', 'POST'],
   ] as const) {
-    it(`GET ${path} → 405 with Allow: ${allow}, and the session still works`, async () => {
+    it(`GET and HEAD ${path} → 405 with Allow: ${allow}, and the session still works`, async () => {
       const s = await setup()
-      const response = await s.h.send(`${path}?scope=global`, {
-        headers: { cookie: s.actor.cookie, 'x-csrf-token': s.actor.csrfToken },
-      })
-      assert.equal(response.status, 405)
-      assert.equal(response.headers.get('allow'), allow)
-      assert.equal(((await response.json()) as ErrorBody).error, 'method_not_allowed')
-      assert.equal(response.headers.getSetCookie().length, 0)
+      for (const method of ['GET', 'HEAD']) {
+        const response = await s.h.send(`${path}?scope=global`, {
+          method,
+          headers: { cookie: s.actor.cookie, 'x-csrf-token': s.actor.csrfToken },
+        })
+        assert.equal(response.status, 405)
+        assert.equal(response.headers.get('allow'), allow)
+        if (method === 'GET') {
+          assert.equal(((await response.json()) as ErrorBody).error, 'method_not_allowed')
+        }
+        assert.equal(response.headers.getSetCookie().length, 0)
+      }
       await assertUnchanged(s)
     })
   }

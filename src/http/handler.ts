@@ -46,6 +46,14 @@ export function createHandler(app: App, logger: ErrorLogger): Handler {
       )
     }
     secureHeaders(response.headers, hsts)
+    if (request.method === 'HEAD' && response.body !== null) {
+      // What GET would answer, without the content.
+      return new Response(null, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      })
+    }
     return response
   }
 }

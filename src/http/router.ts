@@ -19,17 +19,22 @@ export interface Route {
 /** The outcome of matching: a handler with its params, or the error to answer. */
 export type Match = { handler: RouteHandler; params: Record<string, string> } | AuthError
 
-/** A small exact-path router: few routes, no regexes, 404 and 405 with `Allow`. */
+/**
+ * A small exact-path router: few routes, no regexes, 404 and 405 with `Allow`. HEAD is
+ * answered wherever GET is (RFC 9110 §9.3.2); the handler drops the body.
+ */
 export function createRouter(routes: Route[]): (method: string, pathname: string) => Match {
   const compiled = routes.map((route) => ({ ...route, segments: route.path.split('/') }))
   return (method, pathname) => {
     const segments = pathname.split('/')
+    const wanted = method === 'HEAD' ? 'GET' : method
     const allowed: string[] = []
     for (const route of compiled) {
       const params = matchSegments(route.segments, segments)
       if (params === null) continue
-      if (route.method === method) return { handler: route.handler, params }
+      if (route.method === wanted) return { handler: route.handler, params }
       allowed.push(route.method)
+      if (route.method === 'GET') allowed.push('HEAD')
     }
     if (allowed.length === 0) return new AuthError('not_found', 'No such route.')
     return new AuthError('method_not_allowed', 'This route does not accept that method.', {
