@@ -119,11 +119,29 @@ const refreshTokens: Migration = {
   },
 }
 
+/**
+ * Indexes for `listRevocationFacts`, which a server runs on every connect of its bus to
+ * seed the log: the logins revoked and the users changed since a moment, without a scan
+ * of every login and every user.
+ */
+const revocationIndexes: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.createIndex('logins_revoked_at_idx').on('logins').column('revoked_at').execute()
+    await db.schema.createIndex('users_updated_at_idx').on('users').column('updated_at').execute()
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropIndex('users_updated_at_idx').execute()
+    await db.schema.dropIndex('logins_revoked_at_idx').execute()
+  },
+}
+
 /** Every migration, by name; names sort in the order they must run. */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_tokens': tokens,
   '0003_refresh_tokens': refreshTokens,
+  '0004_revocation_indexes': revocationIndexes,
 }
 
 // In code rather than FileMigrationProvider: the package ships compiled `dist/`, and

@@ -59,6 +59,30 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
       assert.deepEqual(await migratePostgres(url), [])
     })
 
+    it('finds the revocation facts since a moment by index, not by a scan', async () => {
+      const schema = freshSchema('plans')
+      await createSchema(schema)
+      const store = await openPostgresStore({ connectionString: urlFor(schema), max: 1 })
+      try {
+        for (const [table, column, index] of [
+          ['logins', 'revoked_at', 'logins_revoked_at_idx'],
+          ['users', 'updated_at', 'users_updated_at_idx'],
+        ] as const) {
+          // An empty table is cheaper to scan: ask whether the index can serve at all.
+          const plan = await store.db.transaction().execute(async (trx) => {
+            await sql`set local enable_seqscan = off`.execute(trx)
+            return sql<{ 'QUERY PLAN': string }>`explain select id from ${sql.table(
+              table,
+            )} where ${sql.ref(column)} >= ${0}`.execute(trx)
+          })
+          const text = plan.rows.map((row) => row['QUERY PLAN']).join('\n')
+          assert.match(text, new RegExp(`Index.* on ${index}|using ${index}`), text)
+        }
+      } finally {
+        await store.close()
+      }
+    })
+
     it('migrates an empty schema exactly once when five nodes start together', async () => {
       const schema = freshSchema('concurrent')
       await createSchema(schema)

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { sql } from 'kysely'
 import { StoreUnavailableError } from '../../errors.js'
 import { storeConformanceSuite } from '../conformance.js'
 import { appliedMigrations, migrations } from './migrations.js'
@@ -25,6 +26,23 @@ describe('sqlite store', () => {
     const store = await openSqliteStore({ filename })
     try {
       assert.deepEqual(await appliedMigrations(store.db), Object.keys(migrations))
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('finds the revocation facts since a moment by index, not by a scan', async () => {
+    const store = await openSqliteStore({ filename: join(dir, 'plans.db') })
+    try {
+      for (const [table, column, index] of [
+        ['logins', 'revoked_at', 'logins_revoked_at_idx'],
+        ['users', 'updated_at', 'users_updated_at_idx'],
+      ] as const) {
+        const plan = await sql<{ detail: string }>`explain query plan select id from ${sql.table(
+          table,
+        )} where ${sql.ref(column)} >= ${0}`.execute(store.db)
+        assert.match(plan.rows.map((row) => row.detail).join('\n'), new RegExp(index))
+      }
     } finally {
       await store.close()
     }
