@@ -66,16 +66,22 @@ export class AuthError extends Error {
   readonly retryAfter: number | undefined
   /** The methods a route accepts, for a 405. */
   readonly allow: string | undefined
+  /**
+   * For a Bearer token refused for a missing role: the roles (scopes) the route needs,
+   * named in an `insufficient_scope` challenge (RFC 6750 §3.1).
+   */
+  readonly scope: string | undefined
 
   constructor(
     code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; retryAfter?: number; allow?: string },
+    options?: { cause?: unknown; retryAfter?: number; allow?: string; scope?: string },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.retryAfter = options?.retryAfter
     this.allow = options?.allow
+    this.scope = options?.scope
   }
 
   get status(): number {

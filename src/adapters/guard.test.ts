@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { AuthError, ConfigError } from '../errors.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
 import type { Caller } from '../http/app.js'
-import { callerGuard, checkedPrefix, settle, tokenGuard } from './guard.js'
+import { callerGuard, checkedPrefix, refusal, settle, tokenGuard } from './guard.js'
 import type { CallerSource } from './guard.js'
 
 const claims: AccessTokenClaims = {
@@ -59,8 +59,25 @@ describe('tokenGuard roles', () => {
       assert.equal(error.code, 'insufficient_role')
       assert.equal(error.status, 403)
       assert.match(error.message, /"admin"/)
+      assert.equal(error.scope, 'admin')
       return true
     })
+  })
+})
+
+describe('the insufficient_scope challenge', () => {
+  it('names the roles when they are scope tokens, and only then', () => {
+    const challenge = (scope: string) =>
+      refusal(new AuthError('insufficient_role', 'no', { scope }), 'api').headers.get(
+        'www-authenticate',
+      )
+    assert.equal(
+      challenge('admin notes:write'),
+      'Bearer realm="api", error="insufficient_scope", scope="admin notes:write"',
+    )
+    for (const odd of ['a"b', 'a\\b', 'a  b', ' a', 'é']) {
+      assert.equal(challenge(odd), 'Bearer realm="api", error="insufficient_scope"', odd)
+    }
   })
 })
 

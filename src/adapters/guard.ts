@@ -89,12 +89,13 @@ export function callerGuard(
     }
     if (roles.length === 0) return caller
     const held = rolesOf(caller)
+    const bearer = caller.via === 'bearer'
     if (Array.isArray(held)) {
-      requireRoles(held, roles)
+      requireRoles(held, roles, bearer)
       return caller
     }
     return Promise.resolve(held).then((list) => {
-      requireRoles(list, roles)
+      requireRoles(list, roles, bearer)
       return caller
     })
   }
@@ -137,7 +138,7 @@ export function tokenGuard(verifier: TokenVerifier, options: RequireTokenOptions
     const token = readBearer(request.headers)
     if (token === null) throw new AuthError('unauthorized', 'A Bearer token is required.')
     const claims = await verifier.verify(token)
-    requireRoles(rolesOfClaims(claims), roles)
+    requireRoles(rolesOfClaims(claims), roles, true)
     return claims
   }
 }
@@ -197,10 +198,16 @@ function rolesOfClaims(claims: AccessTokenClaims): string[] {
   return [...(claims.roles ?? []), ...scopes]
 }
 
-function requireRoles(held: readonly string[], required: readonly string[]): void {
+/**
+ * Refuses with 403 `insufficient_role` when a required role is not held; for a Bearer
+ * credential (`bearer`), the refusal names the route's roles for the challenge.
+ */
+function requireRoles(held: readonly string[], required: readonly string[], bearer: boolean): void {
   const missing = required.find((role) => !held.includes(role))
   if (missing !== undefined) {
-    throw new AuthError('insufficient_role', `This action needs the "${missing}" role.`)
+    throw new AuthError('insufficient_role', `This action needs the "${missing}" role.`, {
+      ...(bearer ? { scope: required.join(' ') } : {}),
+    })
   }
 }
 

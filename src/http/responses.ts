@@ -33,10 +33,24 @@ export function noContent(setCookies: string[] = []): Response {
   return new Response(null, { status: 204, headers })
 }
 
-/** The wire form of an error; 401s name the scheme and the reason (RFC 6750). */
+/** Space-separated scope tokens (RFC 6749 §3.3). */
+const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/
+
+/**
+ * The wire form of an error; 401s name the scheme and the reason, and a Bearer token
+ * refused for a missing role gets an `insufficient_scope` challenge (RFC 6750 §3).
+ */
 export function errorResponse(error: AuthError, realm: string): Response {
   const response = json(error.status, { error: error.code, message: error.message })
   if (error.status === 401) response.headers.set('www-authenticate', challenge(error, realm))
+  if (error.scope !== undefined) {
+    // Roles are the app's own strings: named only when they are valid scope tokens.
+    const scope = SCOPE.test(error.scope) ? `, scope="${error.scope}"` : ''
+    response.headers.set(
+      'www-authenticate',
+      `Bearer realm="${realm}", error="insufficient_scope"${scope}`,
+    )
+  }
   if (error.retryAfter !== undefined) response.headers.set('retry-after', String(error.retryAfter))
   if (error.allow !== undefined) response.headers.set('allow', error.allow)
   return response

@@ -121,7 +121,9 @@ export function adapterSuite(name: string, driver: Driver): void {
       assert.equal(typeof body.message, 'string')
       assert.match(response.headers.get('content-type') ?? '', /^application\/json/)
       if (status === 401) assert.match(response.headers.get('www-authenticate') ?? '', /^Bearer /)
-      else assert.equal(response.headers.get('www-authenticate'), null)
+      else if (code !== 'insufficient_role') {
+        assert.equal(response.headers.get('www-authenticate'), null)
+      }
     }
 
     describe('mounted auth routes', () => {
@@ -286,10 +288,21 @@ export function adapterSuite(name: string, driver: Driver): void {
       it('answers 403 when a role is missing', async () => {
         const user = await cookieLogin(email('plain'))
         const admin = await cookieLogin(email('admin'))
+        const token = await tokenLogin(email('plain-token'))
         // The first request reads the store; the second is decided from this node's memory.
         for (const round of ['store', 'memory']) {
           const refused = await app.fetch('/admin', { headers: { cookie: user.cookie } })
           await assertRefused(refused, 403, 'insufficient_role')
+          // A cookie is no OAuth credential: no challenge.
+          assert.equal(refused.headers.get('www-authenticate'), null)
+          const bearer = await app.fetch('/admin', {
+            headers: { authorization: `Bearer ${token}` },
+          })
+          await assertRefused(bearer, 403, 'insufficient_role')
+          assert.equal(
+            bearer.headers.get('www-authenticate'),
+            'Bearer realm="auth.example.com", error="insufficient_scope", scope="admin"',
+          )
           const admitted = await app.fetch('/admin', { headers: { cookie: admin.cookie } })
           assert.equal(admitted.status, 200, round)
         }
@@ -340,12 +353,16 @@ export function adapterSuite(name: string, driver: Driver): void {
         await assertRefused(cookie, 401, 'unauthorized')
       })
 
-      it('answers 403 when the token lacks a role', async () => {
+      it('answers 403 when the token lacks a role, with an insufficient_scope challenge', async () => {
         const token = await tokenLogin(email('no-role'))
         const response = await app.fetch('/api/admin', {
           headers: { authorization: `Bearer ${token}` },
         })
         await assertRefused(response, 403, 'insufficient_role')
+        assert.equal(
+          response.headers.get('www-authenticate'),
+          'Bearer realm="api", error="insufficient_scope", scope="admin"',
+        )
       })
     })
   })
