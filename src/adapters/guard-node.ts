@@ -9,16 +9,14 @@ import type { CredentialRequest } from '../http/authenticate.js'
 
 /** What authentication reads of a Node-style request, without copying its headers. */
 export function credentialRequest(method: string, headers: IncomingHttpHeaders): CredentialRequest {
-  return {
-    method,
-    headers: {
-      get(name) {
-        const value = headers[name.toLowerCase()]
-        if (value === undefined) return null
-        return Array.isArray(value) ? value.join(', ') : value
-      },
-    },
-  }
+  return { method, headers: { get: (name) => headerOf(headers, name) } }
+}
+
+/** One header of Node's header record, as `Headers.get` would answer it. */
+export function headerOf(headers: IncomingHttpHeaders, name: string): string | null {
+  const value = headers[name.toLowerCase()]
+  if (value === undefined) return null
+  return Array.isArray(value) ? value.join(', ') : value
 }
 
 /**

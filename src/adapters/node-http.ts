@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { AuthError } from '../errors.js'
 import type { CredentialRequest } from '../http/authenticate.js'
 import type { Handler } from '../http/handler.js'
-import { credentialRequest } from './guard-node.js'
+import { headerOf } from './guard-node.js'
 import { errorResponse, secureHeaders } from '../http/responses.js'
 
 /** Options of the node:http adapter. */
@@ -71,16 +71,15 @@ export function createNodeListener(
  * `incoming.headers` merges them: cookies joined with "; ", the first Authorization kept.
  */
 export function credentialsOf(incoming: IncomingMessage): CredentialRequest {
-  const method = incoming.method ?? 'GET'
   return {
-    method,
+    method: incoming.method ?? 'GET',
     headers: {
       get(name) {
         const wanted = name.toLowerCase()
         if (wanted === 'authorization') return rawHeader(incoming.rawHeaders, wanted, false)
         if (wanted === 'cookie') return rawHeader(incoming.rawHeaders, wanted, true)
         // Others (the CSRF checks of an unsafe request) from `incoming.headers` itself.
-        return credentialRequest(method, incoming.headers).headers.get(wanted)
+        return headerOf(incoming.headers, wanted)
       },
     },
   }

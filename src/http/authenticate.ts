@@ -50,12 +50,11 @@ export function cachedCaller(app: App, request: CredentialRequest): Caller | und
     // is in the cache, so a match is exactly what `readBearer` would have read. Anything
     // else that `readBearer` takes for a Bearer token is left to `authenticate`.
     const plain = plainBearer(authorization)
-    if (plain === null && !isOtherScheme(request)) return undefined
     if (plain !== null) {
       const valid = app.tokens.cached(plain)
-      if (valid === undefined) return undefined
-      return { user: valid.user, login: valid.login, via: 'bearer', claims: valid.claims }
+      return valid && { user: valid.user, login: valid.login, via: 'bearer', claims: valid.claims }
     }
+    if (!isOtherScheme(request)) return undefined
   }
   const token = readSessionCookie(request.headers)
   if (token === null) return undefined

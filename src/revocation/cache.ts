@@ -67,10 +67,11 @@ export class CredentialCache<V> {
   /** The live entry for a presented credential, if the feed is trusted. */
   get(key: string, now: number): V | undefined {
     if (!this.#feed.trusted) return undefined
-    const entry = this.#entries.get(slot(key))
+    const at = slot(key)
+    const entry = this.#entries.get(at)
     if (entry?.key !== key) return undefined
     if (now >= entry.expiresAt) {
-      this.#entries.delete(slot(key))
+      this.#entries.delete(at)
       return undefined
     }
     return entry.value
@@ -90,8 +91,9 @@ export class CredentialCache<V> {
     if (!this.#feed.trusted || generation !== this.#feed.generation) return
     const expiresAt = Math.min(entry.expiresAt, this.#clock() + this.#maxAgeMs)
     // Another credential with the same tail, however unlikely, is only displaced.
-    this.#entries.delete(slot(key))
-    this.#entries.set(slot(key), { ...entry, key, expiresAt })
+    const at = slot(key)
+    this.#entries.delete(at)
+    this.#entries.set(at, { ...entry, key, expiresAt })
     if (this.#entries.size > this.#maxEntries) {
       const oldest = this.#entries.keys().next()
       if (oldest.done !== true) this.#entries.delete(oldest.value)
