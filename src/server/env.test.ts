@@ -125,8 +125,22 @@ describe('server environment: database', () => {
       assert.deepEqual(readServerEnv({ DATABASE_URL: url }, '/tmp').database, {
         kind: 'postgres',
         url,
+        preparedStatements: true,
       })
     }
+  })
+
+  it('reads LATCHKEY_PG_PREPARE as on or off, and refuses anything else', () => {
+    const url = 'postgres://db.internal/auth'
+    const prepared = (value: string) =>
+      readServerEnv({ DATABASE_URL: url, LATCHKEY_PG_PREPARE: value }, '/tmp').database
+    for (const value of ['off', 'OFF', 'false', '0']) {
+      assert.deepEqual(prepared(value), { kind: 'postgres', url, preparedStatements: false })
+    }
+    for (const value of ['on', 'true', '1', '']) {
+      assert.deepEqual(prepared(value), { kind: 'postgres', url, preparedStatements: true })
+    }
+    assert.throws(() => prepared('sometimes'), /LATCHKEY_PG_PREPARE must be on or off/)
   })
 
   it('refuses any other URL without echoing it', () => {

@@ -11,6 +11,8 @@ export type DatabaseConfig =
       kind: 'postgres'
       /** The `postgres://` URL; may hold a password, so it is never logged. */
       url: string
+      /** `LATCHKEY_PG_PREPARE`: prepare the refresh's statements (default on). */
+      preparedStatements: boolean
     }
 
 /** The standalone server's configuration, read from the environment. */
@@ -80,7 +82,7 @@ export function readServerEnv(env: Env, cwd: string = process.cwd()): ServerEnv 
     secret,
     production,
     dataDir,
-    database: readDatabase(nonEmpty(env['DATABASE_URL']), dataDir, cwd),
+    database: readDatabase(env, dataDir, cwd),
     redisUrl: readRedisUrl(nonEmpty(env['REDIS_URL'])),
     redisPrefix: readRedisPrefix(nonEmpty(env['LATCHKEY_REDIS_PREFIX'])),
     trustProxyHops: readInteger(env, 'LATCHKEY_TRUST_PROXY', 0, 0, 10),
@@ -124,11 +126,18 @@ function readTokens(env: Env): ServerEnv['tokens'] {
   }
 }
 
-function readDatabase(url: string | undefined, dataDir: string, cwd: string): DatabaseConfig {
+function readDatabase(env: Env, dataDir: string, cwd: string): DatabaseConfig {
+  const url = nonEmpty(env['DATABASE_URL'])
   if (url === undefined) return { kind: 'sqlite', filename: resolve(dataDir, 'latchkey.db') }
   const sqlite = /^(?:sqlite|file):(?:\/\/)?(.+)$/.exec(url)
   if (sqlite !== null) return { kind: 'sqlite', filename: resolve(cwd, sqlite[1]!) }
-  if (/^postgres(?:ql)?:\/\//.test(url)) return { kind: 'postgres', url }
+  if (/^postgres(?:ql)?:\/\//.test(url)) {
+    return {
+      kind: 'postgres',
+      url,
+      preparedStatements: readSwitch(env, 'LATCHKEY_PG_PREPARE', true),
+    }
+  }
   // Never echo the URL: it may carry a password.
   throw new ConfigError(
     'DATABASE_URL must be postgres://... or sqlite:<path> (or unset for ./data/latchkey.db).',
@@ -153,6 +162,14 @@ function readRedisPrefix(prefix: string | undefined): string {
     throw new ConfigError('LATCHKEY_REDIS_PREFIX must be 1 to 64 of A-Z a-z 0-9 : _ . -')
   }
   return prefix
+}
+
+function readSwitch(env: Env, name: string, fallback: boolean): boolean {
+  const value = nonEmpty(env[name])?.toLowerCase()
+  if (value === undefined) return fallback
+  if (value === 'on' || value === 'true' || value === '1') return true
+  if (value === 'off' || value === 'false' || value === '0') return false
+  throw new ConfigError(`${name} must be on or off.`)
 }
 
 function readInteger(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -117,7 +117,10 @@ export async function startServer(env: ServerEnv, logger: ServerLogger): Promise
 export async function openStore(database: DatabaseConfig): Promise<Store> {
   if (database.kind === 'postgres') {
     const { openPostgresStore } = await import('../stores/sql/postgres.js')
-    return openPostgresStore({ connectionString: database.url })
+    return openPostgresStore({
+      connectionString: database.url,
+      preparedStatements: database.preparedStatements,
+    })
   }
   const { openSqliteStore } = await import('../stores/sql/sqlite.js')
   return openSqliteStore({ filename: database.filename })

@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { StoreUnavailableError } from '../../errors.js'
 import { storeConformanceSuite } from '../conformance.js'
+import { aLogin, aUser, HOUR, T0 } from '../fixtures.js'
 import { appliedMigrations, migrations } from './migrations.js'
 import type { Database } from './schema.js'
 import { sqlStore } from './sql-store.js'
@@ -80,6 +81,64 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
         }
       } finally {
         await store.close()
+      }
+    })
+
+    it("prepares a refresh's two statements once per connection, and still runs them after a migration adds a column", async () => {
+      for (const preparedStatements of [true, false]) {
+        const schema = freshSchema(`prepared_${String(preparedStatements)}`)
+        await createSchema(schema)
+        // One connection: the prepared statements below are that connection's.
+        const store = await openPostgresStore({
+          connectionString: urlFor(schema),
+          max: 1,
+          preparedStatements,
+        })
+        try {
+          const user = aUser()
+          const login = aLogin(user.id, { kind: 'token', secretHash: null })
+          await store.createUser(user)
+          await store.createLogin(login)
+          const token = (id: string, createdAt: number) => ({
+            id,
+            familyId: login.id,
+            userId: user.id,
+            secretHash: new Uint8Array(32).fill(createdAt % 256),
+            createdAt,
+            spentAt: null,
+            childId: null,
+          })
+          await store.createRefreshToken(token('parent', T0))
+          assert.equal(
+            await store.rotateRefreshToken('parent', token('child', T0 + 1), T0 + 1, T0 + HOUR),
+            true,
+          )
+          const read = async () => (await store.getRefreshTokenWithFamily('child'))?.token.id
+          assert.equal(await read(), 'child')
+
+          const { rows } = await sql<{ name: string; statement: string }>`
+            select name, statement from pg_prepared_statements order by name`.execute(store.db)
+          if (preparedStatements) {
+            assert.deepEqual(
+              rows.map((row) => row.name),
+              ['latchkey_1', 'latchkey_2'],
+            )
+            assert.match(rows[0]!.statement, /^select .* from "refresh_tokens" left join "logins"/)
+            assert.match(rows[1]!.statement, /with spent as \(\s*update refresh_tokens/)
+          } else {
+            assert.deepEqual(rows, [])
+          }
+
+          // A later release's migration, applied while this node keeps running.
+          await sql`alter table refresh_tokens add column later text`.execute(store.db)
+          assert.equal(await read(), 'child')
+          assert.equal(
+            await store.rotateRefreshToken('child', token('grandchild', T0 + 2), T0 + 2, T0 + HOUR),
+            true,
+          )
+        } finally {
+          await store.close()
+        }
       }
     })
 

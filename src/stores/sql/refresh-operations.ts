@@ -1,8 +1,8 @@
-import { sql } from 'kysely'
-import type { Kysely, Selectable } from 'kysely'
+import { CompiledQuery, sql } from 'kysely'
+import type { InferResult, Kysely, Selectable } from 'kysely'
 import type { Store } from '../contract.js'
 import { toLogin, toRefreshToken, toRefreshTokenRow, toUser } from './schema.js'
-import type { Database, LoginsTable, UsersTable } from './schema.js'
+import type { Database, LoginsTable, RefreshTokensTable, UsersTable } from './schema.js'
 
 /** The refresh-token operations of a store. */
 export type RefreshOperations = Pick<
@@ -19,6 +19,15 @@ const complete =
   ) =>
     columns
 
+const REFRESH_TOKEN_COLUMNS = complete<RefreshTokensTable>()([
+  'id',
+  'family_id',
+  'user_id',
+  'secret_hash',
+  'created_at',
+  'spent_at',
+  'child_id',
+])
 const LOGIN_COLUMNS = complete<LoginsTable>()([
   'id',
   'user_id',
@@ -54,16 +63,91 @@ function unaliased<T>(row: Record<string, unknown>, columns: Columns<T>, prefix:
   ) as Selectable<T>
 }
 
+/** The token, its family's login and its user, by the token's id: every refresh reads it. */
+function familyQuery(db: Kysely<Database>, id: string) {
+  return (
+    db
+      .selectFrom('refresh_tokens')
+      .leftJoin('logins', 'logins.id', 'refresh_tokens.family_id')
+      .leftJoin('users', 'users.id', 'logins.user_id')
+      // Every column named, never `*`: a prepared statement's columns must not change
+      // under it when a migration adds one (Postgres refuses to run it then).
+      .select(REFRESH_TOKEN_COLUMNS.map((column) => `refresh_tokens.${column}` as const))
+      .select([
+        ...aliased('logins', LOGIN_COLUMNS, 'login_'),
+        ...aliased('users', USER_COLUMNS, 'user_'),
+      ])
+      .where('refresh_tokens.id', '=', id)
+  )
+}
+type FamilyRow = InferResult<ReturnType<typeof familyQuery>>[number]
+
 /**
- * The refresh-token operations of the SQL store, run through its `guard`. With
- * `writableCtes` (Postgres), a rotation is one statement instead of a transaction of
- * three: one round trip where the transaction takes five.
+ * Spends the parent, inserts the child and touches the family's login in one statement
+ * (`writableCtes`): one snapshot, so the insert and the touch see what the conditional
+ * update returned, and a loser (nothing spent) writes nothing.
+ */
+function rotation(
+  parentId: string,
+  child: ReturnType<typeof toRefreshTokenRow>,
+  now: number,
+  idleExpiresAt: number,
+) {
+  return sql<{ won: boolean }>`
+    with spent as (
+      update refresh_tokens set spent_at = ${now}, child_id = ${child.id}
+      where id = ${parentId} and spent_at is null
+      returning id
+    ), inserted as (
+      insert into refresh_tokens
+        (id, family_id, user_id, secret_hash, created_at, spent_at, child_id)
+      select ${child.id}, ${child.family_id}, ${child.user_id}, ${child.secret_hash},
+        ${child.created_at}, ${child.spent_at}, ${child.child_id}
+      from spent
+    ), touched as (
+      update logins set last_seen_at = ${now}, idle_expires_at = ${idleExpiresAt}
+      where id = ${child.family_id} and revoked_at is null and exists (select from spent)
+    )
+    select exists (select from spent) as won`
+}
+
+/** Options of {@link refreshOperations}. */
+export interface RefreshOperationsOptions {
+  /**
+   * Whether the dialect runs writes inside `WITH` (Postgres); a rotation is then one
+   * statement instead of a transaction of three: one round trip where the transaction
+   * takes five.
+   */
+  writableCtes: boolean
+  /**
+   * Registers a statement's SQL text as one the driver may prepare once per connection
+   * (Postgres; see `openPostgresStore`). Both statements of every refresh are registered.
+   */
+  prepare?: (text: string) => void
+}
+
+/**
+ * The refresh-token operations of the SQL store, run through its `guard`. The two
+ * statements of every refresh are compiled once, here, not on every call.
  */
 export function refreshOperations(
   db: Kysely<Database>,
   guard: <T>(query: () => Promise<T>) => Promise<T>,
-  writableCtes: boolean,
+  options: RefreshOperationsOptions,
 ): RefreshOperations {
+  const family = familyQuery(db, '').compile().sql
+  const placeholder = toRefreshTokenRow({
+    id: '',
+    familyId: '',
+    userId: '',
+    secretHash: new Uint8Array(),
+    createdAt: 0,
+    spentAt: null,
+    childId: null,
+  })
+  options.prepare?.(family)
+  if (options.writableCtes) options.prepare?.(rotation('', placeholder, 0, 0).compile(db).sql)
+
   return {
     async createRefreshToken(token) {
       await guard(() => db.insertInto('refresh_tokens').values(toRefreshTokenRow(token)).execute())
@@ -77,19 +161,10 @@ export function refreshOperations(
     },
 
     async getRefreshTokenWithFamily(id) {
-      const row = await guard(() =>
-        db
-          .selectFrom('refresh_tokens')
-          .leftJoin('logins', 'logins.id', 'refresh_tokens.family_id')
-          .leftJoin('users', 'users.id', 'logins.user_id')
-          .selectAll('refresh_tokens')
-          .select([
-            ...aliased('logins', LOGIN_COLUMNS, 'login_'),
-            ...aliased('users', USER_COLUMNS, 'user_'),
-          ])
-          .where('refresh_tokens.id', '=', id)
-          .executeTakeFirst(),
+      const { rows } = await guard(() =>
+        db.executeQuery<FamilyRow>(CompiledQuery.raw(family, [id])),
       )
+      const row = rows[0]
       if (row === undefined) return null
       const login = unaliased<LoginsTable>(row, LOGIN_COLUMNS, 'login_')
       const user = unaliased<UsersTable>(row, USER_COLUMNS, 'user_')
@@ -102,26 +177,13 @@ export function refreshOperations(
 
     rotateRefreshToken: (parentId, child, now, idleExpiresAt) =>
       guard(async () => {
-        if (writableCtes) {
-          const row = toRefreshTokenRow(child)
-          // One statement, one snapshot: the insert and the touch see what the
-          // conditional update returned, so a loser (nothing spent) writes nothing.
-          const { rows } = await sql<{ won: boolean }>`
-            with spent as (
-              update refresh_tokens set spent_at = ${now}, child_id = ${child.id}
-              where id = ${parentId} and spent_at is null
-              returning id
-            ), inserted as (
-              insert into refresh_tokens
-                (id, family_id, user_id, secret_hash, created_at, spent_at, child_id)
-              select ${row.id}, ${row.family_id}, ${row.user_id}, ${row.secret_hash},
-                ${row.created_at}, ${row.spent_at}, ${row.child_id}
-              from spent
-            ), touched as (
-              update logins set last_seen_at = ${now}, idle_expires_at = ${idleExpiresAt}
-              where id = ${child.familyId} and revoked_at is null and exists (select from spent)
-            )
-            select exists (select from spent) as won`.execute(db)
+        if (options.writableCtes) {
+          const { rows } = await rotation(
+            parentId,
+            toRefreshTokenRow(child),
+            now,
+            idleExpiresAt,
+          ).execute(db)
           return rows[0]?.won === true
         }
         return db.transaction().execute(async (trx) => {

@@ -21,6 +21,12 @@ export interface SqlStoreOptions {
    * it can, a multi-statement write becomes one statement: one round trip to the server.
    */
   writableCtes?: boolean
+  /**
+   * Registers a statement's SQL text as one the driver may prepare once per connection:
+   * the store registers the statements every refresh runs. Only statements that name
+   * their columns are registered.
+   */
+  prepare?: (text: string) => void
 }
 
 const PROGRAMMING_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError]
@@ -237,7 +243,10 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
 
     ...tokenOperations(db, guard),
 
-    ...refreshOperations(db, guard, options.writableCtes ?? false),
+    ...refreshOperations(db, guard, {
+      writableCtes: options.writableCtes ?? false,
+      ...(options.prepare === undefined ? {} : { prepare: options.prepare }),
+    }),
 
     ...revocationOperations(db, guard),
 
