@@ -91,6 +91,22 @@ if (serviceAvailable('redis', await redisUnreachable())) {
       }
     })
 
+    it('a publish made while the first connection is being made waits for it', async () => {
+      // What a starting node does: it publishes its new signing key at once.
+      const name = channel()
+      const bus = redisBus({ url: redisUrl, channel: name })
+      try {
+        await bus.publish(
+          JSON.stringify({ v: 1, origin: 'o', facts: [{ type: 'key', kid: 'k-start' }] }),
+        )
+      } finally {
+        await bus.close()
+        const raw = new Redis(redisUrl)
+        await raw.del(`{${name}}:log`, `{${name}}:log-ready`)
+        raw.disconnect()
+      }
+    })
+
     it('publishing while Redis is unreachable rejects quickly', async () => {
       const bus = redisBus({ url: 'redis://127.0.0.1:1', channel: channel() })
       try {

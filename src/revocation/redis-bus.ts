@@ -88,6 +88,23 @@ export function redisBus(options: RedisBusOptions): RedisBus {
     publisher.on('+node', (node: Redis) => node.on('ready', seed))
   }
 
+  // A node publishes as it starts (a new signing key) while its first connection is still
+  // being made. Fail-fast is for an outage, not for that: a publish waits for the first
+  // connection attempt to end (ready, or failed), at most as long as a command may take.
+  const FIRST_ATTEMPT_ENDS = ['ready', 'error', 'close', 'end'] as const
+  let firstAttemptOver = false
+  const firstAttempt = new Promise<void>((resolve) => {
+    const over = () => {
+      firstAttemptOver = true
+      clearTimeout(timer)
+      for (const event of FIRST_ATTEMPT_ENDS) publisher.off(event, over)
+      resolve()
+    }
+    const timer = setTimeout(over, options.commandTimeoutMs ?? 1000)
+    timer.unref()
+    for (const event of FIRST_ATTEMPT_ENDS) publisher.on(event, over)
+  })
+
   return {
     name: 'redis',
     start(listener) {
@@ -95,6 +112,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       subscriber = subscribeRedis(options.url, channel, listener, options.commandTimeoutMs)
     },
     async publish(payload) {
+      if (!firstAttemptOver) await firstAttempt
       const message = decodeMessage(payload)
       if (message === null || !('facts' in message)) {
         // Through the log's node, as facts go: on a Cluster a bare PUBLISH may take any

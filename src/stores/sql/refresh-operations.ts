@@ -127,8 +127,9 @@ export interface RefreshOperationsOptions {
 }
 
 /**
- * The refresh-token operations of the SQL store, run through its `guard`. The two
- * statements of every refresh are compiled once, here, not on every call.
+ * The refresh-token operations of the SQL store, run through its `guard`. The family read
+ * (Kysely took about 100 µs to build it on every call) is compiled once, here; the
+ * rotation is plain SQL text. Both are registered with `prepare`.
  */
 export function refreshOperations(
   db: Kysely<Database>,
