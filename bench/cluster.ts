@@ -83,14 +83,16 @@ process.once('exit', () => {
 
 /**
  * Starts `bench/servers/<script>` in its own Node process; resolves with the JSON line it
- * prints when it listens.
+ * prints when it listens. `launcher`: a command that runs Node (`valgrind …`), if any.
  */
 export async function spawnJson<T extends { port: number }>(
   script: string,
   env: Record<string, string>,
+  launcher: readonly string[] = [],
 ): Promise<Spawned<T>> {
   const path = fileURLToPath(new URL(`servers/${script}`, import.meta.url))
-  const child = spawn(process.execPath, ['--import', 'tsx', path], {
+  const [command, ...args] = [...launcher, process.execPath, '--import', 'tsx', path]
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   })
@@ -128,17 +130,21 @@ export interface LatchkeyNode {
 /** One Latchkey node over the scratch schema, with Redis when `redis` is set. */
 export function spawnLatchkey(
   space: Scratch,
-  options: { redis: boolean },
+  options: { redis: boolean; launcher?: readonly string[] },
 ): Promise<Spawned<LatchkeyNode>> {
-  return spawnJson<LatchkeyNode>('latchkey-app.ts', {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATABASE_URL: space.databaseUrl,
-    ...(options.redis ? { REDIS_URL, BENCH_REDIS_PREFIX: space.redisPrefix } : { REDIS_URL: '' }),
-    LATCHKEY_SECRET: SECRET,
-    LATCHKEY_ISSUER: ISSUER,
-    LATCHKEY_TRUSTED_ORIGINS: ISSUER,
-  })
+  return spawnJson<LatchkeyNode>(
+    'latchkey-app.ts',
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: space.databaseUrl,
+      ...(options.redis ? { REDIS_URL, BENCH_REDIS_PREFIX: space.redisPrefix } : { REDIS_URL: '' }),
+      LATCHKEY_SECRET: SECRET,
+      LATCHKEY_ISSUER: ISSUER,
+      LATCHKEY_TRUSTED_ORIGINS: ISSUER,
+    },
+    options.launcher,
+  )
 }
 
 /** One HTTP answer, its body read whole. */

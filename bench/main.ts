@@ -3,7 +3,7 @@
 import { runAuthenticateBench } from './authenticate.js'
 import { runAdapterBench } from './http-adapter.js'
 import { runJwtBench } from './jwt.js'
-import { runProtectedBench } from './protected.js'
+import { runInstructionsBench, runProtectedBench } from './protected.js'
 import { runRefreshBench } from './refresh.js'
 import { runRevocationLagBench } from './revocation-lag.js'
 
@@ -12,7 +12,8 @@ const benches: [string, () => Promise<void>][] = [
   ['adapter', runAdapterBench],
   ['refresh', runRefreshBench],
   ['authenticate', runAuthenticateBench],
-  ['protected', runProtectedBench],
+  ['protected', () => runProtectedBench()],
+  ['instructions', runInstructionsBench],
   ['revocation-lag', runRevocationLagBench],
 ]
 const chosen = process.argv.slice(2)

@@ -16,6 +16,7 @@ import {
   type Scratch,
   type Send,
 } from './cluster.js'
+import { callgrind, callgrindAvailable, type Callgrind } from './callgrind.js'
 import { machine, percentile } from './load.js'
 import { runWrk, wrkAvailable, type WrkChain, type WrkRequests, type WrkRun } from './wrk.js'
 
@@ -31,6 +32,14 @@ const MEASURE_SECONDS = 1
 const ROUNDS = 12
 /** Before a server's first counted row, each of its routes runs this long uncounted. */
 const SERVER_WARMUP_SECONDS = 2
+/**
+ * Under callgrind (see `callgrind.ts`) runs are counted in requests: each route's warm-up,
+ * then CALLGRIND_ROUNDS runs alternated as above. Counts do not swing with the machine;
+ * a garbage collection landing in one run still moves it, hence several rounds.
+ */
+const CALLGRIND_WARMUP_REQUESTS = 6000
+const CALLGRIND_REQUESTS = 2000
+const CALLGRIND_ROUNDS = 6
 /** Distinct credentials spread over the connections (sessions, access tokens). */
 const CREDENTIALS = 10
 /** Hybrid: each connection refreshes through POST /auth/refresh once per this many requests. */
@@ -63,49 +72,84 @@ interface Row {
   ratios?: number[]
 }
 
-/**
- * Runs autocannon in this process (the servers are in theirs) with a per-connection
- * request function: warm-up, then the measured run. Every row goes through the same
- * `setupRequest` and `onResponse` path, so the driver's own cost is the same for all.
- */
+/** A server to load: its port, and its callgrind session when it runs under one. */
+interface Target {
+  port: number
+  callgrind?: Callgrind
+}
+
+/** One measured run of `route` (after the warm-up of its server when `warmup`). */
 async function measure(
-  port: number,
+  target: Target,
   route: Requests,
   generator: Generator,
-  seconds = MEASURE_SECONDS,
+  warmup = false,
 ): Promise<Run> {
-  if (generator === 'wrk') return measureWrk(port, route, seconds)
-  const { next, onResponse, afterRun } = route
-  const run = async (duration: number) => {
-    const result = await autocannon({
-      url: `http://127.0.0.1:${port}`,
-      connections: CONNECTIONS,
-      duration,
-      initialContext: {},
-      // autocannon clears `context` after each pass over `requests`; `state` is cloned
-      // once per connection with the rest of the options, so it lives as long as it.
-      requests: [
-        {
-          state: {},
-          setupRequest: (request: autocannon.Request, context: Record<string, unknown>) => {
-            const state = (request as { state: Record<string, unknown> }).state
-            context['state'] = state
-            const outgoing = next(state)
-            return { ...request, ...outgoing, headers: { ...request.headers, ...outgoing.headers } }
-          },
-          // Every row has one, so that autocannon reads every body in every row alike.
-          onResponse: (status: number, body: string, context: Record<string, unknown>) =>
-            onResponse?.(status, body, context['state'] as Record<string, unknown>),
-        } as autocannon.Request,
-      ],
-    })
-    await afterRun?.()
-    return result
-  }
-  const result = await run(seconds)
+  const seconds = warmup ? SERVER_WARMUP_SECONDS : MEASURE_SECONDS
+  if (generator === 'wrk') return measureWrk(target.port, route, seconds)
+  if (generator === 'callgrind') return measureCallgrind(target, route, warmup)
+  const result = await runAutocannon(target.port, route, { duration: seconds })
   return {
     rps: result.requests.total / result.duration,
     p99: result.latency.p99,
+    failures: result.non2xx + result.errors + result.timeouts,
+    requests: result.requests.total,
+  }
+}
+
+/**
+ * Runs autocannon in this process (the servers are in theirs) with a per-connection
+ * request function, for a duration or a number of requests. Every row goes through the
+ * same `setupRequest` and `onResponse` path, so the driver's own cost is the same for all.
+ */
+async function runAutocannon(
+  port: number,
+  { next, onResponse, afterRun }: Requests,
+  length: { duration: number } | { amount: number },
+): Promise<autocannon.Result> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: CONNECTIONS,
+    ...length,
+    initialContext: {},
+    // autocannon clears `context` after each pass over `requests`; `state` is cloned
+    // once per connection with the rest of the options, so it lives as long as it.
+    requests: [
+      {
+        state: {},
+        setupRequest: (request: autocannon.Request, context: Record<string, unknown>) => {
+          const state = (request as { state: Record<string, unknown> }).state
+          context['state'] = state
+          const outgoing = next(state)
+          return { ...request, ...outgoing, headers: { ...request.headers, ...outgoing.headers } }
+        },
+        // Every row has one, so that autocannon reads every body in every row alike.
+        onResponse: (status: number, body: string, context: Record<string, unknown>) =>
+          onResponse?.(status, body, context['state'] as Record<string, unknown>),
+      } as autocannon.Request,
+    ],
+  })
+  await afterRun?.()
+  return result
+}
+
+/**
+ * The same with the server under callgrind: `rps` is then requests per 10⁹ instructions
+ * of the server, so that ratios read as they do for throughput.
+ */
+async function measureCallgrind(target: Target, route: Requests, warmup: boolean): Promise<Run> {
+  const counter = target.callgrind
+  if (counter === undefined) throw new Error('callgrind: the server does not run under it')
+  if (warmup) {
+    await runAutocannon(target.port, route, { amount: CALLGRIND_WARMUP_REQUESTS })
+    return { rps: NaN, p99: NaN, failures: 0, requests: 0 }
+  }
+  const { result, instructions } = await counter.count(() =>
+    runAutocannon(target.port, route, { amount: CALLGRIND_REQUESTS }),
+  )
+  return {
+    rps: result.requests.total / (instructions / 1e9),
+    p99: NaN,
     failures: result.non2xx + result.errors + result.timeouts,
     requests: result.requests.total,
   }
@@ -141,8 +185,11 @@ function slots(count: number): (state: Record<string, unknown>) => number {
   }
 }
 
-/** The load generators: autocannon always, wrk when it is installed. */
-type Generator = 'autocannon' | 'wrk'
+/**
+ * The load generators: autocannon always, wrk when it is installed; `callgrind` is
+ * autocannon against a server run under callgrind, counting instructions.
+ */
+type Generator = 'autocannon' | 'wrk' | 'callgrind'
 
 /** A protected row of one server: its route label and its requests, for either generator. */
 interface Protected {
@@ -192,7 +239,7 @@ function combine(generator: Generator, server: string, route: string, runs: Run[
  */
 async function serverRows(
   server: string,
-  port: number,
+  target: Target,
   routes: Protected[],
   generator: Generator,
 ): Promise<Row[]> {
@@ -200,17 +247,18 @@ async function serverRows(
     next: () => ({ method: 'GET', path: '/api/open' }),
     wrk: () => ({ kind: 'get', path: '/api/open', headers: [{}] }),
   }
-  const run = (requests: Requests, seconds?: number) => measure(port, requests, generator, seconds)
+  const run = (requests: Requests, warmup?: boolean) => measure(target, requests, generator, warmup)
+  const rounds = generator === 'callgrind' ? CALLGRIND_ROUNDS : ROUNDS
   // A fresh process: JIT and pools first, on every route, before anything is counted.
   for (const requests of [bare, ...routes.flatMap((route) => [route.twin, route])]) {
-    await run(requests, SERVER_WARMUP_SECONDS)
+    await run(requests, true)
   }
   const bareRuns = [await run(bare)]
   const rows: Row[] = []
   for (const route of routes) {
     const twins = [await run(route.twin)]
     const runs: Run[] = []
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       runs.push(await run(route))
       twins.push(await run(route.twin))
     }
@@ -261,13 +309,13 @@ function getMe(route: string, credentials: Record<string, string>[]): Protected 
 /** Each generator's rows of one server, on the same process. */
 async function generatorRows(
   server: string,
-  port: number,
+  target: Target,
   routes: Protected[],
   generators: Generator[],
 ): Promise<Row[]> {
   const rows: Row[] = []
   for (const generator of generators)
-    rows.push(...(await serverRows(server, port, routes, generator)))
+    rows.push(...(await serverRows(server, target, routes, generator)))
   return rows
 }
 
@@ -360,8 +408,13 @@ function hybrid(
 async function latchkeyRows(
   space: Scratch,
   generators: Generator[],
+  counter?: Callgrind,
 ): Promise<{ rows: Row[]; config: string }> {
-  const { child, info } = await spawnLatchkey(space, { redis: true })
+  const { child, info } = await spawnLatchkey(space, {
+    redis: true,
+    ...(counter === undefined ? {} : { launcher: counter.launcher }),
+  })
+  counter?.attach(child.pid!)
   try {
     const send = client(info.port)
     const email = `protected-${randomBytes(4).toString('hex')}@example.com`
@@ -383,7 +436,12 @@ async function latchkeyRows(
       ),
       chains.route,
     ]
-    const rows = await generatorRows('Latchkey', info.port, routes, generators)
+    const rows = await generatorRows(
+      'Latchkey',
+      { port: info.port, ...(counter === undefined ? {} : { callgrind: counter }) },
+      routes,
+      generators,
+    )
     if (chains.refreshes() === 0) throw new Error('hybrid: no refresh took place')
     // A bus lost under load would have made the node read the store: say so.
     const health = JSON.parse((await send('GET', '/healthz')).body) as { checks: { bus: string } }
@@ -401,11 +459,17 @@ async function latchkeyRows(
   }
 }
 
-async function expressRows(space: Scratch, generators: Generator[]): Promise<Row[]> {
-  const { child, info } = await spawnJson<{ port: number }>('express-session.ts', {
-    REDIS_URL,
-    BENCH_REDIS_PREFIX: space.redisPrefix,
-  })
+async function expressRows(
+  space: Scratch,
+  generators: Generator[],
+  counter?: Callgrind,
+): Promise<Row[]> {
+  const { child, info } = await spawnJson<{ port: number }>(
+    'express-session.ts',
+    { REDIS_URL, BENCH_REDIS_PREFIX: space.redisPrefix },
+    counter?.launcher,
+  )
+  counter?.attach(child.pid!)
   try {
     const send = client(info.port)
     const cookies = await Promise.all(
@@ -425,7 +489,7 @@ async function expressRows(space: Scratch, generators: Generator[]): Promise<Row
     )
     return await generatorRows(
       'Express 5 + express-session + connect-redis',
-      info.port,
+      { port: info.port, ...(counter === undefined ? {} : { callgrind: counter }) },
       [route],
       generators,
     )
@@ -434,7 +498,7 @@ async function expressRows(space: Scratch, generators: Generator[]): Promise<Row
   }
 }
 
-async function fastifyRows(generators: Generator[]): Promise<Row[]> {
+async function fastifyRows(generators: Generator[], counter?: Callgrind): Promise<Row[]> {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519')
   const sign = createSigner({
     key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
@@ -444,9 +508,12 @@ async function fastifyRows(generators: Generator[]): Promise<Row[]> {
     expiresIn: 600_000,
   })
   const tokens = Array.from({ length: CREDENTIALS }, (_, index) => sign({ sub: `user-${index}` }))
-  const { child, info } = await spawnJson<{ port: number }>('fastify-jwt.ts', {
-    BENCH_PUBLIC_KEY: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-  })
+  const { child, info } = await spawnJson<{ port: number }>(
+    'fastify-jwt.ts',
+    { BENCH_PUBLIC_KEY: publicKey.export({ format: 'pem', type: 'spki' }).toString() },
+    counter?.launcher,
+  )
+  counter?.attach(child.pid!)
   try {
     const route = getMe(
       `GET /api/me, Bearer EdDSA JWT (${CREDENTIALS} tokens)`,
@@ -454,7 +521,7 @@ async function fastifyRows(generators: Generator[]): Promise<Row[]> {
     )
     return await generatorRows(
       'Fastify 5 + fast-jwt (cache on, no revocation)',
-      info.port,
+      { port: info.port, ...(counter === undefined ? {} : { callgrind: counter }) },
       [route],
       generators,
     )
@@ -469,37 +536,58 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`
  * Authenticated requests per second on a protected route: Latchkey (multi-node
  * configuration, revocation checking on) beside the conventional session stack and a
  * hand-made framework + JWT library, each server in its own process, each against its
- * own unprotected route.
+ * own unprotected route. `generators`: autocannon, and wrk when it is installed; with
+ * `callgrind`, every server runs again under valgrind, its instructions counted.
  */
-export async function runProtectedBench(): Promise<void> {
-  const generators: Generator[] = wrkAvailable() ? ['autocannon', 'wrk'] : ['autocannon']
+export async function runProtectedBench(
+  generators: Generator[] = wrkAvailable() ? ['autocannon', 'wrk'] : ['autocannon'],
+): Promise<void> {
+  const native = generators.filter((generator) => generator !== 'callgrind')
+  const counted = generators.includes('callgrind')
+  const plans = [
+    ...(native.length > 0
+      ? [`${ROUNDS} runs of ${MEASURE_SECONDS} s alternated with ${ROUNDS + 1}`]
+      : []),
+    ...(counted
+      ? [
+          `under callgrind, ${CALLGRIND_ROUNDS} runs of ${CALLGRIND_REQUESTS} requests alternated with ${CALLGRIND_ROUNDS + 1}`,
+        ]
+      : []),
+  ]
   console.log(
-    `\n## Protected route: ${CONNECTIONS} connections, each server in its own process; per protected route ${ROUNDS} runs of ${MEASURE_SECONDS} s alternated with ${ROUNDS + 1} of its unprotected twin (the same requests to /api/open)`,
+    `\n## Protected route: ${CONNECTIONS} connections, each server in its own process; per protected route ${plans.join('; ')} of its unprotected twin (the same requests to /api/open)`,
   )
   console.log(`${machine()}; ${loadAverage()} at the start`)
   const space = await scratch('protected')
-  let rows: Row[] = []
-  let config = ''
+  const rows: Row[] = []
+  const configs: string[] = []
   try {
-    const latchkey = await latchkeyRows(space, generators)
-    config = latchkey.config
-    rows = [
-      ...latchkey.rows,
-      ...(await expressRows(space, generators)),
-      ...(await fastifyRows(generators)),
-    ]
+    for (const [pass, counter] of [
+      [native, undefined],
+      [counted ? (['callgrind'] as Generator[]) : [], counted ? callgrind() : undefined],
+    ] as const) {
+      if (pass.length === 0) continue
+      try {
+        const latchkey = await latchkeyRows(space, pass, counter)
+        configs.push(latchkey.config)
+        rows.push(...latchkey.rows)
+        rows.push(...(await expressRows(space, pass, counter)))
+        rows.push(...(await fastifyRows(pass, counter)))
+      } finally {
+        counter?.close()
+      }
+    }
   } finally {
     await space.drop()
   }
-  console.log(
-    `Latchkey: ${config}; Postgres and Redis run on the same machine; ${loadAverage()} at the end.`,
-  )
+  for (const config of configs) console.log(`Latchkey: ${config}`)
+  console.log(`Postgres and Redis run on the same machine; ${loadAverage()} at the end.`)
   for (const generator of generators)
     printRows(
       generator,
       rows.filter((row) => row.generator === generator),
     )
-  if (!generators.includes('wrk')) {
+  if (!generators.includes('wrk') && !counted) {
     console.log(
       '\nwrk is not installed (Debian: `apt install wrk`): the server-bound tables were skipped.',
     )
@@ -517,17 +605,33 @@ export async function runProtectedBench(): Promise<void> {
   }
 }
 
+/** The protected-route benchmark counted in instructions, when valgrind is installed. */
+export async function runInstructionsBench(): Promise<void> {
+  if (!callgrindAvailable()) {
+    console.log('\nvalgrind is not installed (Debian: `apt install valgrind`): skipped.')
+    return
+  }
+  await runProtectedBench(['callgrind'])
+}
+
 const GENERATOR_NOTES: Record<Generator, string> = {
   autocannon:
     'autocannon in the driver process: it spends about as much CPU per request as the servers, so on two cores it often sets the pace itself',
   wrk: 'wrk, one thread: a fraction of the CPU per request, so the server is the bottleneck and every microsecond it spends shows',
+  callgrind:
+    'autocannon, each server run under callgrind: instructions the server executed per request (its own code, the JIT, the garbage collector and its timers; not the kernel). The machine’s load does not move a count; a garbage collection landing in one run does',
 }
 
 /** The table of one generator's rows and the comparison with the peers. */
 function printRows(generator: Generator, rows: Row[]): void {
+  // Under callgrind `rps` is requests per 10⁹ instructions: shown as instructions per request.
+  const counted = generator === 'callgrind'
+  const unit = counted ? 'instructions per request' : 'req/s'
+  const shown = (rps: number | undefined) =>
+    rps === undefined ? '–' : String(Math.round(counted ? 1e9 / rps : rps))
   console.log(`\n### Load from ${GENERATOR_NOTES[generator]}`)
   console.log(
-    '| server | route | req/s (median) | unprotected, same requests: req/s (median) | ratio, median of rounds (each round) | p99 ms | non-2xx/errors |',
+    `| server | route | ${unit} (median) | unprotected, same requests: ${unit} (median) | ratio${counted ? ' (unprotected instructions ÷ protected)' : ''}, median of rounds (each round) | p99 ms | non-2xx/errors |`,
   )
   console.log('|---|---|---:|---:|---:|---:|---:|')
   for (const row of rows) {
@@ -535,14 +639,18 @@ function printRows(generator: Generator, rows: Row[]): void {
       row.ratios === undefined
         ? '–'
         : `${median(row.ratios).toFixed(2)}x (${row.ratios.map((r) => r.toFixed(2)).join(', ')})`
-    const twin = row.twinRps === undefined ? '–' : String(Math.round(row.twinRps))
+    const p99 = Number.isNaN(row.p99) ? '–' : row.p99.toFixed(1)
     console.log(
-      `| ${row.server} | ${row.route} | ${Math.round(row.rps)} | ${twin} | ${base} | ${row.p99.toFixed(1)} | ${row.failures} |`,
+      `| ${row.server} | ${row.route} | ${shown(row.rps)} | ${shown(row.twinRps)} | ${base} | ${p99} | ${row.failures} |`,
     )
   }
   const find = (server: string, route: string) =>
     rows.find((row) => row.server.startsWith(server) && row.route.includes(route))
-  console.log('\n| Latchkey | peer | Latchkey req/s ÷ peer req/s |')
+  console.log(
+    counted
+      ? '\n| Latchkey | peer | peer instructions ÷ Latchkey instructions, per request |'
+      : '\n| Latchkey | peer | Latchkey req/s ÷ peer req/s |',
+  )
   console.log('|---|---|---:|')
   const peerSession = 'Express + express-session + connect-redis'
   const peerJwt = 'Fastify + fast-jwt (no revocation)'
