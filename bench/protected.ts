@@ -78,6 +78,9 @@ interface Target {
   callgrind?: Callgrind
 }
 
+const targetOf = (port: number, counter?: Callgrind): Target =>
+  counter === undefined ? { port } : { port, callgrind: counter }
+
 /** One measured run of `route` (after the warm-up of its server when `warmup`). */
 async function measure(
   target: Target,
@@ -436,12 +439,7 @@ async function latchkeyRows(
       ),
       chains.route,
     ]
-    const rows = await generatorRows(
-      'Latchkey',
-      { port: info.port, ...(counter === undefined ? {} : { callgrind: counter }) },
-      routes,
-      generators,
-    )
+    const rows = await generatorRows('Latchkey', targetOf(info.port, counter), routes, generators)
     if (chains.refreshes() === 0) throw new Error('hybrid: no refresh took place')
     // A bus lost under load would have made the node read the store: say so.
     const health = JSON.parse((await send('GET', '/healthz')).body) as { checks: { bus: string } }
@@ -489,7 +487,7 @@ async function expressRows(
     )
     return await generatorRows(
       'Express 5 + express-session + connect-redis',
-      { port: info.port, ...(counter === undefined ? {} : { callgrind: counter }) },
+      targetOf(info.port, counter),
       [route],
       generators,
     )
@@ -521,7 +519,7 @@ async function fastifyRows(generators: Generator[], counter?: Callgrind): Promis
     )
     return await generatorRows(
       'Fastify 5 + fast-jwt (cache on, no revocation)',
-      { port: info.port, ...(counter === undefined ? {} : { callgrind: counter }) },
+      targetOf(info.port, counter),
       [route],
       generators,
     )
@@ -562,11 +560,10 @@ export async function runProtectedBench(
   const rows: Row[] = []
   const configs: string[] = []
   try {
-    for (const [pass, counter] of [
-      [native, undefined],
-      [counted ? (['callgrind'] as Generator[]) : [], counted ? callgrind() : undefined],
-    ] as const) {
-      if (pass.length === 0) continue
+    // The servers run natively for autocannon and wrk, then again under callgrind.
+    const passes = [native, counted ? (['callgrind'] as Generator[]) : []]
+    for (const pass of passes.filter((generatorsOfPass) => generatorsOfPass.length > 0)) {
+      const counter = pass.includes('callgrind') ? callgrind() : undefined
       try {
         const latchkey = await latchkeyRows(space, pass, counter)
         configs.push(latchkey.config)
