@@ -46,6 +46,10 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
     {
       enableOfflineQueue: !failFast,
       clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+      // By default a command whose node went away is retried every 100 ms, up to 16
+      // times: a logout would wait 1.6 s for its facts to fail. Fail fast instead; the
+      // caller falls back to the store, and the bus retries in the background.
+      ...(failFast ? { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 } : {}),
       redisOptions: {
         commandTimeout: common.commandTimeout,
         maxRetriesPerRequest: common.maxRetriesPerRequest,
