@@ -2,13 +2,20 @@ import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
 import { describe, it } from 'node:test'
 import express from 'express'
+import express4 from 'express4'
 import { callerOf, latchkeyExpress, requireToken } from '../../src/adapters/express.js'
 import { PASSWORD, browserHeaders, harness } from '../harness.js'
 import { FRESH_MS, adapterSuite, type AppUnderTest, type Fixture } from './suite.js'
 
-function buildApp({ latchkey, verifier, rolesOf, prefix }: Fixture): express.Express {
+/** Express 5, and Express 4 (the oldest the peer range allows), under one API. */
+type Express = typeof express
+
+function buildApp(
+  make: Express,
+  { latchkey, verifier, rolesOf, prefix }: Fixture,
+): express.Express {
   const auth = latchkeyExpress(latchkey, { rolesOf })
-  const app = express()
+  const app = make()
   if (prefix === '') app.use(auth.routes())
   else app.use(prefix, auth.routes())
   const guarded: express.RequestHandler = (req, res) => {
@@ -43,25 +50,30 @@ async function serve(app: express.Express): Promise<AppUnderTest> {
   }
 }
 
-adapterSuite('express', (fixture) => serve(buildApp(fixture)))
+for (const [name, make] of [
+  ['express', express],
+  ['express 4', express4],
+] as const) {
+  adapterSuite(name, (fixture) => serve(buildApp(make, fixture)))
 
-describe('express adapter behind a body parser', () => {
-  it('re-sends a body express.json() already read', async () => {
-    const h = harness()
-    const app = express()
-    app.use(express.json())
-    app.use(latchkeyExpress(h.latchkey).routes())
-    const server = await serve(app)
-    try {
-      const response = await server.fetch('/auth/signup', {
-        method: 'POST',
-        headers: browserHeaders(),
-        body: JSON.stringify({ email: 'parsed@example.com', password: PASSWORD }),
-      })
-      assert.equal(response.status, 201, await response.clone().text())
-    } finally {
-      await server.close()
-      await h.latchkey.close()
-    }
+  describe(`${name} adapter behind a body parser`, () => {
+    it('re-sends a body express.json() already read', async () => {
+      const h = harness()
+      const app = make()
+      app.use(make.json())
+      app.use(latchkeyExpress(h.latchkey).routes())
+      const server = await serve(app)
+      try {
+        const response = await server.fetch('/auth/signup', {
+          method: 'POST',
+          headers: browserHeaders(),
+          body: JSON.stringify({ email: 'parsed@example.com', password: PASSWORD }),
+        })
+        assert.equal(response.status, 201, await response.clone().text())
+      } finally {
+        await server.close()
+        await h.latchkey.close()
+      }
+    })
   })
-})
+}
