@@ -48,6 +48,7 @@ export function createSessions(deps: {
 }): Sessions {
   const { store, clock, cache } = deps
   const unauthorized = () => new AuthError('unauthorized', 'No valid session.')
+  const fromMemory = (token: string) => cache.get(token, clock())
 
   return {
     async create(user, client, remember) {
@@ -71,11 +72,11 @@ export function createSessions(deps: {
       return { login, token: issued.token }
     },
 
-    cached: (token) => cache.get(token, clock()),
+    cached: fromMemory,
 
     async validate(token) {
       // The hot path: this exact cookie was validated here, and no fact has touched it.
-      const cached = cache.get(token, clock())
+      const cached = fromMemory(token)
       if (cached !== undefined) return cached
       const generation = cache.begin()
       const parsed = parseOpaqueToken(token)

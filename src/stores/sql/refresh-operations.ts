@@ -137,17 +137,20 @@ export function refreshOperations(
   options: RefreshOperationsOptions,
 ): RefreshOperations {
   const family = familyQuery(db, '').compile().sql
-  const placeholder = toRefreshTokenRow({
-    id: '',
-    familyId: '',
-    userId: '',
-    secretHash: new Uint8Array(),
-    createdAt: 0,
-    spentAt: null,
-    childId: null,
-  })
   options.prepare?.(family)
-  if (options.writableCtes) options.prepare?.(rotation('', placeholder, 0, 0).compile(db).sql)
+  if (options.writableCtes && options.prepare !== undefined) {
+    // The statement's text does not depend on the values it is compiled with.
+    const empty = {
+      id: '',
+      family_id: '',
+      user_id: '',
+      secret_hash: '',
+      created_at: 0,
+      spent_at: null,
+      child_id: null,
+    }
+    options.prepare(rotation('', empty, 0, 0).compile(db).sql)
+  }
 
   return {
     async createRefreshToken(token) {
