@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { describe, it } from 'node:test'
 import { credentialRequest } from './guard-node.js'
-import { credentialsOf } from './node-http.js'
+import { createNodeServer, credentialsOf } from './node-http.js'
 
 /** Sends `head` (request line and header lines) over a raw socket; resolves to what the server saw. */
 async function received(head: string[]): Promise<IncomingMessage> {
@@ -60,4 +60,108 @@ describe('credentialsOf (node:http)', () => {
       }
     })
   }
+})
+
+describe("createNodeServer's body reader", () => {
+  /** A server whose handler reads the body through `connection.readBody(limit)`. */
+  async function bodyServer(limit: number) {
+    const seen: { method: string; outcome: string }[] = []
+    const server = createNodeServer(async (request, connection) => {
+      if (connection?.readBody === undefined) {
+        seen.push({ method: request.method, outcome: 'no reader' })
+        return new Response('none')
+      }
+      const outcome = await connection.readBody(limit).then(
+        (bytes) => (bytes === null ? 'over the limit' : `read ${Buffer.from(bytes).toString()}`),
+        (error: unknown) => `failed: ${(error as Error).message}`,
+      )
+      seen.push({ method: request.method, outcome })
+      return new Response(outcome, { status: outcome.startsWith('read') ? 200 : 400 })
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const port = (server.address() as AddressInfo).port
+    return {
+      seen,
+      url: `http://127.0.0.1:${port}/x`,
+      port,
+      close: () => {
+        server.closeAllConnections()
+        server.close()
+      },
+    }
+  }
+
+  it('reads the bytes of a body, whole, whatever its chunks', async () => {
+    const s = await bodyServer(64)
+    try {
+      const sent = await fetch(s.url, { method: 'POST', body: '{"refresh_token":"a.b"}' })
+      assert.equal(await sent.text(), 'read {"refresh_token":"a.b"}')
+      const parts = ['{"a"', ':', '1}']
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          const part = parts.shift()
+          if (part === undefined) controller.close()
+          else controller.enqueue(new TextEncoder().encode(part))
+        },
+      })
+      const chunked = await fetch(s.url, {
+        method: 'PUT',
+        body: stream,
+        duplex: 'half',
+      } as RequestInit)
+      assert.equal(await chunked.text(), 'read {"a":1}')
+      const empty = await fetch(s.url, { method: 'DELETE' })
+      assert.equal(await empty.text(), 'read ')
+    } finally {
+      s.close()
+    }
+  })
+
+  it('offers no reader for GET and HEAD', async () => {
+    const s = await bodyServer(64)
+    try {
+      await (await fetch(s.url)).text()
+      await fetch(s.url, { method: 'HEAD' })
+      assert.deepEqual(s.seen, [
+        { method: 'GET', outcome: 'no reader' },
+        { method: 'HEAD', outcome: 'no reader' },
+      ])
+    } finally {
+      s.close()
+    }
+  })
+
+  it('stops at the limit, and the connection still answers', async () => {
+    const s = await bodyServer(16)
+    try {
+      const exact = await fetch(s.url, { method: 'POST', body: 'x'.repeat(16) })
+      assert.equal(await exact.text(), `read ${'x'.repeat(16)}`)
+      const over = await fetch(s.url, { method: 'POST', body: 'x'.repeat(64 * 1024) })
+      assert.equal(over.status, 400)
+      assert.equal(await over.text(), 'over the limit')
+      const after = await fetch(s.url, { method: 'POST', body: 'ok' })
+      assert.equal(await after.text(), 'read ok')
+    } finally {
+      s.close()
+    }
+  })
+
+  it('rejects when the client goes away before the body ends', async () => {
+    const s = await bodyServer(1024)
+    try {
+      const socket = connect(s.port, '127.0.0.1')
+      socket.on('error', () => {})
+      socket.write('POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{"partial":')
+      await new Promise((resolve) => setTimeout(resolve, 30))
+      socket.destroy()
+      for (let i = 0; i < 100 && s.seen.length === 0; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      assert.equal(s.seen.length, 1)
+      assert.match(s.seen[0]!.outcome, /^failed: /)
+    } finally {
+      s.close()
+    }
+  })
 })

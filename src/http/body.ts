@@ -1,13 +1,17 @@
 import type { z } from 'zod'
 import { AuthError } from '../errors.js'
+import type { ConnectionInfo } from './client.js'
 
 /**
  * Reads a JSON object body: `application/json` in UTF-8 only, at most `limit` bytes
  * (checked on the declared length and again while streaming), strict UTF-8, and no
  * `__proto__` or `constructor.prototype` keys. With `optional`, zero bytes read as `{}`.
+ * The bytes come from the adapter's reader when the connection has one, else from
+ * `request.body`.
  */
 export async function readJsonObject(
   request: Request,
+  connection: ConnectionInfo,
   limit: number,
   optional = false,
 ): Promise<unknown> {
@@ -18,7 +22,7 @@ export async function readJsonObject(
     throw new AuthError('invalid_request', 'The Content-Length header is not a number.')
   }
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
-  const bytes = await readCapped(request, limit)
+  const bytes = await readCapped(request, connection, limit)
   if (optional && bytes.byteLength === 0) return {}
   let body: string
   try {
@@ -56,24 +60,26 @@ function refusePrototypeKeys(key: string, value: unknown): unknown {
 /** Reads and validates a JSON body against a schema; the first problem names its field. */
 export async function readBody<T extends z.ZodType>(
   request: Request,
+  connection: ConnectionInfo,
   schema: T,
   limit: number,
 ): Promise<z.output<T>> {
-  return validate(schema, await readJsonObject(request, limit))
+  return validate(schema, await readJsonObject(request, connection, limit))
 }
 
 /** Like `readBody`, but an empty body (untyped, or typed as JSON) counts as `{}`. */
 export async function readOptionalBody<T extends z.ZodType>(
   request: Request,
+  connection: ConnectionInfo,
   schema: T,
   limit: number,
 ): Promise<z.output<T>> {
   if (request.headers.get('content-type') !== null) {
-    return validate(schema, await readJsonObject(request, limit, true))
+    return validate(schema, await readJsonObject(request, connection, limit, true))
   }
   // Headers cannot say that a body is empty (a Request may carry no Content-Length), so
   // it is read: without a content type, only nothing at all is acceptable.
-  if ((await readCapped(request, limit)).byteLength > 0) throw unsupportedMediaType()
+  if ((await readCapped(request, connection, limit)).byteLength > 0) throw unsupportedMediaType()
   return validate(schema, {})
 }
 
@@ -100,14 +106,28 @@ function tooLarge(limit: number): AuthError {
   return new AuthError('payload_too_large', `The body must not exceed ${limit} bytes.`)
 }
 
-async function readCapped(request: Request, limit: number): Promise<Uint8Array> {
+const unreadable = (cause: unknown) =>
+  new AuthError('invalid_request', 'The body could not be read.', { cause })
+
+async function readCapped(
+  request: Request,
+  { readBody }: ConnectionInfo,
+  limit: number,
+): Promise<Uint8Array> {
+  if (readBody !== undefined) {
+    const bytes = await readBody(limit).catch((cause: unknown) => {
+      throw unreadable(cause)
+    })
+    if (bytes === null) throw tooLarge(limit)
+    return bytes
+  }
   if (request.body === null) return new Uint8Array()
   const chunks: Uint8Array[] = []
   let size = 0
   const reader = request.body.getReader()
   for (;;) {
     const { done, value } = await reader.read().catch((cause: unknown) => {
-      throw new AuthError('invalid_request', 'The body could not be read.', { cause })
+      throw unreadable(cause)
     })
     if (done) break
     size += value.byteLength

@@ -62,22 +62,28 @@ export function createRefreshTokens(deps: {
   const secretFor = (id: string) => hmac(key, `refresh-token:${id}`)
   const tokenFor = (id: string) => `${id}.${secretFor(id)}`
 
-  function newToken(login: LoginRecord, now: number): RefreshTokenRecord {
+  /** A new token of the family: its record, and the token itself to hand out. */
+  function newToken(
+    login: LoginRecord,
+    now: number,
+  ): { record: RefreshTokenRecord; token: string } {
     const id = randomId()
-    return {
+    const secret = secretFor(id)
+    const record: RefreshTokenRecord = {
       id,
       familyId: login.id,
       userId: login.userId,
-      secretHash: hashSecret(secretFor(id)),
+      secretHash: hashSecret(secret),
       createdAt: now,
       spentAt: null,
       childId: null,
     }
+    return { record, token: `${id}.${secret}` }
   }
 
-  async function issued(user: UserRecord, login: LoginRecord, tokenId: string, mark: number) {
+  async function issued(user: UserRecord, login: LoginRecord, refreshToken: string, mark: number) {
     const access = await tokens.sign(user, login, mark)
-    return { user, login, access, refreshToken: tokenFor(tokenId) }
+    return { user, login, access, refreshToken }
   }
 
   /** The family's login and user, or `invalid_refresh_token` when the family is dead. */
@@ -93,8 +99,8 @@ export function createRefreshTokens(deps: {
     async start(user, client) {
       const { login, access } = await tokens.issue(user, client)
       const first = newToken(login, login.createdAt)
-      await store.createRefreshToken(first)
-      return { user, login, access, refreshToken: tokenFor(first.id) }
+      await store.createRefreshToken(first.record)
+      return { user, login, access, refreshToken: first.token }
     },
 
     async rotate(presented) {
@@ -112,9 +118,9 @@ export function createRefreshTokens(deps: {
         const child = newToken(login, now)
         // Activity pushes the idle expiry forward; nothing moves the absolute one.
         const idleExpiresAt = Math.min(now + config.idleMs, login.absoluteExpiresAt)
-        if (await store.rotateRefreshToken(parent.id, child, now, idleExpiresAt)) {
+        if (await store.rotateRefreshToken(parent.id, child.record, now, idleExpiresAt)) {
           events.emit('refresh', { userId: user.id, loginId: login.id })
-          return issued(user, { ...login, lastSeenAt: now, idleExpiresAt }, child.id, mark)
+          return issued(user, { ...login, lastSeenAt: now, idleExpiresAt }, child.token, mark)
         }
         // A concurrent rotation of the same parent won: answer as a retry of that one.
         parent = await store.getRefreshToken(parent.id)
@@ -126,7 +132,7 @@ export function createRefreshTokens(deps: {
         now < parent.spentAt + config.graceMs
       ) {
         events.emit('refresh', { userId: user.id, loginId: login.id })
-        return issued(user, login, parent.childId, mark)
+        return issued(user, login, tokenFor(parent.childId), mark)
       }
       // Two holders of one token: the thief or the victim presented it second. Which
       // is unknowable, so the whole family dies, its newest token and access tokens too.

@@ -43,7 +43,7 @@ export function authRoutes(app: App): Route[] {
       path: '/auth/signup',
       async handler(request, { connection }) {
         refuseCrossSite(app, request)
-        const body = await readBody(request, SignupBody, config.maxBodyBytes)
+        const body = await readBody(request, connection, SignupBody, config.maxBodyBytes)
         const client = clientInfo(request, connection, config.trustProxyHops)
         await rateLimiter.hit([
           { name: 'signup-ip', subject: client.ip ?? '', rule: rateLimits.signupPerIp },
@@ -58,7 +58,7 @@ export function authRoutes(app: App): Route[] {
       path: '/auth/login',
       async handler(request, { connection }) {
         refuseCrossSite(app, request)
-        const body = await readBody(request, LoginBody, config.maxBodyBytes)
+        const body = await readBody(request, connection, LoginBody, config.maxBodyBytes)
         const client = clientInfo(request, connection, config.trustProxyHops)
         const account = parseEmail(body.email)?.normalized ?? body.email
         await rateLimiter.hit([
@@ -87,8 +87,13 @@ export function authRoutes(app: App): Route[] {
     {
       method: 'POST',
       path: '/auth/logout',
-      async handler(request) {
-        const { scope } = await readOptionalBody(request, LogoutBody, config.maxBodyBytes)
+      async handler(request, { connection }) {
+        const { scope } = await readOptionalBody(
+          request,
+          connection,
+          LogoutBody,
+          config.maxBodyBytes,
+        )
         // Logging out without a live session is already done; a CSRF failure is not.
         const caller = await unless401(authenticate(app, request))
         if (caller === null) return noContent([clearedSessionCookie()])

@@ -20,8 +20,8 @@ export function refreshRoutes(app: App): Route[] {
     {
       method: 'POST',
       path: '/auth/refresh',
-      async handler(request) {
-        const body = await readOptionalBody(request, RefreshBody, config.maxBodyBytes)
+      async handler(request, { connection }) {
+        const body = await readOptionalBody(request, connection, RefreshBody, config.maxBodyBytes)
         let token = body.refresh_token
         let transport: RefreshTransport = 'body'
         if (token === undefined) {

@@ -63,7 +63,7 @@ export function sessionRoutes(app: App): Route[] {
       path: '/auth/password',
       async handler(request, { connection }) {
         const { user, login, via } = await authenticate(app, request)
-        const body = await readBody(request, PasswordBody, config.maxBodyBytes)
+        const body = await readBody(request, connection, PasswordBody, config.maxBodyBytes)
         await rateLimiter.hit([
           { name: 'password', subject: user.id, rule: config.rateLimits.loginPerAccount },
         ])
