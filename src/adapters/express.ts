@@ -74,8 +74,9 @@ export function latchkeyExpress(
           next()
           return
         }
+        const { request, connection } = toRequest(req)
         latchkey
-          .handler(toRequest(req), { remoteAddress: req.socket.remoteAddress })
+          .handler(request, connection)
           .then((response) => send(res, response))
           .catch(next)
       }
@@ -133,13 +134,19 @@ function refuse(res: ExpressResponse, next: NextFunction, error: unknown, realm:
   send(res, response).catch(next)
 }
 
-function toRequest(req: ExpressRequest): Request {
+function toRequest(req: ExpressRequest): ReturnType<typeof webRequest> {
   const parsed: unknown = req.body
   // A body parser that ran first drained the stream; its result is all that is left.
   const body = parsed === undefined ? req : reserialized(parsed)
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
   // `req.url` is relative to the mount path, which is what the handler routes on.
-  return webRequest(req.method, req.headers, req.url, hasBody ? body : undefined)
+  return webRequest(
+    req.method,
+    req.headers,
+    req.url,
+    hasBody ? body : undefined,
+    req.socket.remoteAddress,
+  )
 }
 
 function reserialized(parsed: unknown): BodyInit {

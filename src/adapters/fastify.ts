@@ -166,9 +166,13 @@ async function serve(
   const body = (request.body ?? undefined) as Readable | undefined
   // The handler routes on its own paths: the mount prefix is not part of them.
   const path = request.url.slice(prefix.length)
-  const forwarded = webRequest(request.method, request.headers, path, body)
-  const response = await handler(forwarded, {
-    remoteAddress: request.socket.remoteAddress,
-  })
+  const forwarded = webRequest(
+    request.method,
+    request.headers,
+    path,
+    body,
+    request.socket.remoteAddress,
+  )
+  const response = await handler(forwarded.request, forwarded.connection)
   return reply.send(response)
 }

@@ -1,12 +1,11 @@
 import { getRequestListener, RequestError } from '@hono/node-server'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
-import type { Readable } from 'node:stream'
 import { AuthError } from '../errors.js'
 import type { CredentialRequest } from '../http/authenticate.js'
 import type { ConnectionInfo } from '../http/client.js'
 import type { Handler } from '../http/handler.js'
-import { headerOf } from './guard-node.js'
+import { headerOf, readIncoming } from './guard-node.js'
 import { errorResponse, secureHeaders } from '../http/responses.js'
 
 /** Options of the node:http adapter. */
@@ -77,40 +76,6 @@ function connectionOf(incoming: IncomingMessage | Http2ServerRequest): Connectio
     connection.readBody = (limit) => readIncoming(incoming, limit)
   }
   return connection
-}
-
-/**
- * Reads a request body from node's stream: the bytes, or `null` as soon as more than
- * `limit` arrived. The stream is then paused, its rest left for the server to drain or
- * close once the answer is sent. Rejects when the stream fails or closes before its end.
- */
-function readIncoming(incoming: Readable, limit: number): Promise<Uint8Array | null> {
-  if (incoming.readableEnded) return Promise.reject(new Error('The body was already read.'))
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const settle = () => {
-      incoming.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
-    }
-    const onData = (chunk: Buffer) => {
-      size += chunk.byteLength
-      if (size > limit) {
-        settle()
-        incoming.pause()
-        resolve(null)
-      } else chunks.push(chunk)
-    }
-    const onEnd = () => {
-      settle()
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
-    }
-    const onError = (error: Error) => {
-      settle()
-      reject(error)
-    }
-    const onClose = () => onError(new Error('The request closed before its body ended.'))
-    incoming.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose)
-  })
 }
 
 /**

@@ -168,6 +168,29 @@ export function adapterSuite(name: string, driver: Driver): void {
         await assertRefused(bad, 400, 'invalid_request')
       })
 
+      it('reads a body from the request stream, and refuses one over the limit', async () => {
+        const address = email('body-limit')
+        await signupThroughApp(address)
+        const login = await post('/auth/login', {
+          email: address,
+          password: PASSWORD,
+          mode: 'token',
+        })
+        const { refresh_token } = (await login.json()) as { refresh_token: string }
+        const refreshed = await app.fetch('/auth/refresh', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ refresh_token }),
+        })
+        assert.equal(refreshed.status, 200, await refreshed.clone().text())
+        const big = await app.fetch('/auth/login', {
+          method: 'POST',
+          headers: browserHeaders(),
+          body: JSON.stringify({ email: address, password: 'x'.repeat(64 * 1024) }),
+        })
+        await assertRefused(big, 413, 'payload_too_large')
+      })
+
       it('leaves the app its other routes', async () => {
         const response = await app.fetch('/open')
         assert.equal(response.status, 200)
