@@ -11,7 +11,15 @@ import type {
 import type { Caller } from '../http/app.js'
 import type { Handler } from '../http/handler.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
-import { callerGuard, isLatchkeyPath, realmOf, refusal, settle, tokenGuard } from './guard.js'
+import {
+  callerGuard,
+  isLatchkeyPath,
+  refusal,
+  refusalStyleOf,
+  settle,
+  tokenGuard,
+  type RefusalStyle,
+} from './guard.js'
 import { credentialRequest, webRequest } from './guard-node.js'
 import type {
   AdapterOptions,
@@ -66,7 +74,7 @@ export function latchkeyExpress(
   latchkey: ExpressLatchkey,
   options: AdapterOptions = {},
 ): LatchkeyExpress {
-  const realm = realmOf(latchkey)
+  const style = refusalStyleOf(latchkey)
   return {
     routes() {
       return (req, res, next) => {
@@ -90,7 +98,7 @@ export function latchkeyExpress(
             req.auth = caller
             next()
           },
-          (error) => refuse(res, next, error, realm),
+          (error) => refuse(res, next, error, style),
         )
       }
     },
@@ -106,14 +114,14 @@ export function requireToken(
   options: RequireTokenOptions = {},
 ): RequestHandler {
   const guard = tokenGuard(verifier, options)
-  const realm = options.realm ?? 'api'
+  const style = { realm: options.realm ?? 'api', hsts: false }
   return (req, res, next) => {
     guard(credentialRequest(req.method, req.headers))
       .then((claims) => {
         req.claims = claims
         next()
       })
-      .catch((error: unknown) => refuse(res, next, error, realm))
+      .catch((error: unknown) => refuse(res, next, error, style))
   }
 }
 
@@ -123,10 +131,15 @@ export function callerOf(req: ExpressRequest): Caller {
   return req.auth
 }
 
-function refuse(res: ExpressResponse, next: NextFunction, error: unknown, realm: string): void {
+function refuse(
+  res: ExpressResponse,
+  next: NextFunction,
+  error: unknown,
+  style: RefusalStyle,
+): void {
   let response: Response
   try {
-    response = refusal(error, realm)
+    response = refusal(error, style)
   } catch (unexpected) {
     next(unexpected)
     return

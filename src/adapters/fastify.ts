@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream'
 import type { Caller } from '../http/app.js'
 import type { Handler } from '../http/handler.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
-import { callerGuard, checkedPrefix, realmOf, refusal, settle, tokenGuard } from './guard.js'
+import { callerGuard, checkedPrefix, refusal, refusalStyleOf, settle, tokenGuard } from './guard.js'
 import { credentialRequest, webRequest } from './guard-node.js'
 import type {
   AdapterOptions,
@@ -78,7 +78,7 @@ const API_PATHS = ['/auth', '/auth/*', '/.well-known/*', '/healthz']
 const plugin: FastifyPluginAsync<LatchkeyPluginOptions> = async (fastify, options) => {
   const { latchkey } = options
   const prefix = checkedPrefix(options.path)
-  const realm = realmOf(latchkey)
+  const style = refusalStyleOf(latchkey)
   fastify.decorateRequest('auth', null)
   if (!fastify.hasRequestDecorator('claims')) fastify.decorateRequest('claims', null)
   fastify.decorate('latchkey', {
@@ -96,7 +96,7 @@ const plugin: FastifyPluginAsync<LatchkeyPluginOptions> = async (fastify, option
           (error) => {
             let response: Response
             try {
-              response = refusal(error, realm)
+              response = refusal(error, style)
             } catch (unexpected) {
               done(unexpected as Error)
               return
@@ -146,12 +146,12 @@ export function requireToken(
   options: RequireTokenOptions = {},
 ): preHandlerAsyncHookHandler {
   const guard = tokenGuard(verifier, options)
-  const realm = options.realm ?? 'api'
+  const style = { realm: options.realm ?? 'api', hsts: false }
   return async (request, reply) => {
     try {
       request.claims = await guard(credentialRequest(request.method, request.headers))
     } catch (error) {
-      return reply.send(refusal(error, realm))
+      return reply.send(refusal(error, style))
     }
   }
 }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { AuthError, ConfigError } from '../errors.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
 import type { Caller } from '../http/app.js'
-import { callerGuard, checkedPrefix, refusal, settle, tokenGuard } from './guard.js'
+import { callerGuard, checkedPrefix, refusal, refusalStyleOf, settle, tokenGuard } from './guard.js'
 import type { CallerSource } from './guard.js'
 
 const claims: AccessTokenClaims = {
@@ -65,12 +65,35 @@ describe('tokenGuard roles', () => {
   })
 })
 
+describe('a refusal of requireAuth', () => {
+  const source = (issuer: string, secureTransport: boolean): CallerSource => ({
+    check: () => Promise.reject(new AuthError('unauthorized', 'no')),
+    config: { issuer, clock: () => 0, secureTransport },
+  })
+
+  it('carries HSTS behind an https issuer, as the handler answers', () => {
+    const style = refusalStyleOf(source('https://auth.example.com', true))
+    assert.deepEqual(style, { realm: 'auth.example.com', hsts: true })
+    const headers = refusal(new AuthError('unauthorized', 'no'), style).headers
+    assert.match(headers.get('strict-transport-security') ?? '', /^max-age=\d+/)
+    assert.equal(headers.get('www-authenticate'), 'Bearer realm="auth.example.com"')
+    assert.equal(headers.get('x-content-type-options'), 'nosniff')
+  })
+
+  it('carries none behind plain http', () => {
+    const style = refusalStyleOf(source('http://localhost:3000', false))
+    const headers = refusal(new AuthError('unauthorized', 'no'), style).headers
+    assert.equal(headers.get('strict-transport-security'), null)
+  })
+})
+
 describe('the insufficient_scope challenge', () => {
   it('names the roles when they are scope tokens, and only then', () => {
     const challenge = (scope: string) =>
-      refusal(new AuthError('insufficient_role', 'no', { scope }), 'api').headers.get(
-        'www-authenticate',
-      )
+      refusal(new AuthError('insufficient_role', 'no', { scope }), {
+        realm: 'api',
+        hsts: false,
+      }).headers.get('www-authenticate')
     assert.equal(
       challenge('admin notes:write'),
       'Bearer realm="api", error="insufficient_scope", scope="admin notes:write"',

@@ -17,7 +17,8 @@ export interface CallerSource {
   check(request: CredentialRequest): Promise<Caller>
   /** The caller when it is known from memory at once; `undefined`: ask `check`. */
   peek?(request: CredentialRequest): Caller | undefined
-  config: { issuer: string; clock: Clock }
+  /** `secureTransport`: the issuer is https, so refusals carry HSTS as the handler's answers do. */
+  config: { issuer: string; clock: Clock; secureTransport?: boolean }
 }
 
 /** What a token-only guard needs: `Verifier` of `latchkey/verify` is one. */
@@ -143,20 +144,29 @@ export function tokenGuard(verifier: TokenVerifier, options: RequireTokenOptions
   }
 }
 
-/** The realm of a Latchkey's challenges: its issuer's host, as its own handler says. */
-export function realmOf(source: CallerSource): string {
-  return new URL(source.config.issuer).host
+/** How a Latchkey's guard refuses: its issuer's host as realm, HSTS behind https. */
+export interface RefusalStyle {
+  realm: string
+  hsts: boolean
+}
+
+/** The refusal style of a Latchkey, as its own handler answers. */
+export function refusalStyleOf(source: CallerSource): RefusalStyle {
+  return {
+    realm: new URL(source.config.issuer).host,
+    hsts: source.config.secureTransport === true,
+  }
 }
 
 /**
  * The response for a refusal: the JSON error, `WWW-Authenticate` on a 401, and the
- * security headers. Anything but an `AuthError` (a failing `rolesOf`, a bug) is thrown
- * back, for the framework's own error handling.
+ * security headers (with HSTS when `style.hsts`). Anything but an `AuthError` (a failing
+ * `rolesOf`, a bug) is thrown back, for the framework's own error handling.
  */
-export function refusal(error: unknown, realm: string): Response {
+export function refusal(error: unknown, style: RefusalStyle): Response {
   if (!(error instanceof AuthError)) throw error
-  const response = errorResponse(error, realm)
-  secureHeaders(response.headers, false)
+  const response = errorResponse(error, style.realm)
+  secureHeaders(response.headers, style.hsts)
   return response
 }
 

@@ -9,7 +9,7 @@ import { routePath } from 'hono/route'
 import type { Caller } from '../http/app.js'
 import type { Handler } from '../http/handler.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
-import { callerGuard, realmOf, refusal, tokenGuard } from './guard.js'
+import { callerGuard, refusal, refusalStyleOf, tokenGuard } from './guard.js'
 import type {
   AdapterOptions,
   CallerSource,
@@ -72,7 +72,7 @@ export function latchkeyHono(
   latchkey: HonoLatchkey,
   options: HonoAdapterOptions = {},
 ): LatchkeyHono {
-  const realm = realmOf(latchkey)
+  const style = refusalStyleOf(latchkey)
   const remoteAddress = options.remoteAddress ?? nodeServerAddress
   return {
     routes() {
@@ -90,7 +90,7 @@ export function latchkeyHono(
         try {
           c.set('auth', await guard(c.req.raw))
         } catch (error) {
-          return refusal(error, realm)
+          return refusal(error, style)
         }
         await next()
       }
@@ -107,12 +107,12 @@ export function requireToken(
   options: RequireTokenOptions = {},
 ): MiddlewareHandler<TokenEnv> {
   const guard = tokenGuard(verifier, options)
-  const realm = options.realm ?? 'api'
+  const style = { realm: options.realm ?? 'api', hsts: false }
   return async (c, next) => {
     try {
       c.set('claims', await guard(c.req.raw))
     } catch (error) {
-      return refusal(error, realm)
+      return refusal(error, style)
     }
     await next()
   }
