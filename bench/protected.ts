@@ -45,6 +45,13 @@ const CREDENTIALS = 10
 /** Hybrid: each connection refreshes through POST /auth/refresh once per this many requests. */
 // One request a second over a 10-minute access token.
 const REFRESH_EVERY = 600
+/**
+ * Hybrid: before its counted runs, a warm-up refreshes ten times as often. At one refresh
+ * per 600 requests, the server's own warm-up runs the refresh path a hundred times or so,
+ * its modules still loading and its code not yet compiled; the row is meant to measure a
+ * server that has been refreshing for a while.
+ */
+const WARMUP_REFRESH_EVERY = 60
 const PASSWORD = 'correct horse battery staple, bench edition'
 
 interface Outgoing {
@@ -177,7 +184,7 @@ async function measureWrk(
 type Run = Omit<Row, 'generator' | 'server' | 'route'>
 
 /** What a run sends, and what it does with the answers. */
-type Requests = Omit<Protected, 'route' | 'twin'>
+type Requests = Omit<Protected, 'route' | 'twin' | 'warmup'>
 
 /** Gives each new connection one of `count` slots, round robin. */
 function slots(count: number): (state: Record<string, unknown>) => number {
@@ -211,6 +218,8 @@ interface Protected {
   onResponse?: (status: number, body: string, state: Record<string, unknown>) => void
   /** After each autocannon run: requests it abandoned in flight got no `onResponse`. */
   afterRun?: () => Promise<void>
+  /** Sent uncounted before the route's own warm-up, when the route needs more of it. */
+  warmup?: Requests
 }
 
 /** The middle value (the mean of the two middle ones for an even count). */
@@ -253,7 +262,10 @@ async function serverRows(
   const run = (requests: Requests, warmup?: boolean) => measure(target, requests, generator, warmup)
   const rounds = generator === 'callgrind' ? CALLGRIND_ROUNDS : ROUNDS
   // A fresh process: JIT and pools first, on every route, before anything is counted.
-  for (const requests of [bare, ...routes.flatMap((route) => [route.twin, route])]) {
+  for (const requests of [
+    bare,
+    ...routes.flatMap((route) => [route.twin, ...(route.warmup ? [route.warmup] : []), route]),
+  ]) {
     await run(requests, true)
   }
   const bareRuns = [await run(bare)]
@@ -359,17 +371,16 @@ function hybrid(
     pending.delete(slot)
     refreshes += 1
   }
-  const route: Protected = {
-    route: `GET /api/me, Bearer JWT + POST /auth/refresh every ${REFRESH_EVERY} requests of a connection`,
+  /** Bearer calls with a refresh once per `every` requests of a connection. */
+  const refreshingEvery = (every: number): Requests => ({
     next(state) {
       const slot = chainSlot(state)
       // A random start spreads the connections' refreshes over the run, and keeps their
-      // rate right in runs shorter than REFRESH_EVERY requests of a connection.
-      const count =
-        (state['count'] as number | undefined) ?? Math.floor(Math.random() * REFRESH_EVERY)
+      // rate right in runs shorter than `every` requests of a connection.
+      const count = (state['count'] as number | undefined) ?? Math.floor(Math.random() * every)
       state['count'] = count + 1
       const chain = chains[slot]!
-      state['refreshing'] = count % REFRESH_EVERY === REFRESH_EVERY - 1
+      state['refreshing'] = count % every === every - 1
       if (state['refreshing'] !== true) {
         return { method: 'GET', path: '/api/me', headers: bearer(chain.accessToken) }
       }
@@ -384,17 +395,11 @@ function hybrid(
     },
     onResponse(status, body, state) {
       if (state['refreshing'] !== true || status !== 200) return
-      latencies.push(performance.now() - (state['sentAt'] as number))
+      if (every === REFRESH_EVERY) latencies.push(performance.now() - (state['sentAt'] as number))
       rotate(state['slot'] as number, body)
     },
     afterRun: resend,
-    // The chains' current access tokens, without the refreshes; under wrk through the
-    // same script, which reads every answer, so that wrk spends as much on both.
-    twin: {
-      ...gets('/api/open', chains.length, (index) => bearer(chains[index]!.accessToken)),
-      wrk: () => ({ kind: 'hybrid', chains, every: 0, path: '/api/open' }),
-    },
-    wrk: () => ({ kind: 'hybrid', chains, every: REFRESH_EVERY, path: '/api/me' }),
+    wrk: () => ({ kind: 'hybrid', chains, every, path: '/api/me' }),
     async afterWrk({ report }) {
       if (report === undefined) throw new Error('hybrid: wrk printed no report')
       for (const [slot, { accessToken, refreshToken, busy }] of report.chains.entries()) {
@@ -404,6 +409,17 @@ function hybrid(
       refreshes += report.refreshes
       await resend()
     },
+  })
+  const route: Protected = {
+    route: `GET /api/me, Bearer JWT + POST /auth/refresh every ${REFRESH_EVERY} requests of a connection`,
+    ...refreshingEvery(REFRESH_EVERY),
+    // The chains' current access tokens, without the refreshes; under wrk through the
+    // same script, which reads every answer, so that wrk spends as much on both.
+    twin: {
+      ...gets('/api/open', chains.length, (index) => bearer(chains[index]!.accessToken)),
+      wrk: () => ({ kind: 'hybrid', chains, every: 0, path: '/api/open' }),
+    },
+    warmup: refreshingEvery(WARMUP_REFRESH_EVERY),
   }
   return { route, refreshes: () => refreshes, latencies }
 }

@@ -67,8 +67,8 @@ export function createNodeListener(
 /**
  * The connection as the handler sees it. A body is read from the IncomingMessage itself:
  * through `request.body`, @hono/node-server would build an undici Request and two web
- * streams around it, a quarter of what a refresh costs the server under load (see the
- * README's benchmark notes).
+ * streams around it, which made a refresh cost the server about half as much again under
+ * load (see the README's benchmark notes).
  */
 function connectionOf(incoming: IncomingMessage | Http2ServerRequest): ConnectionInfo {
   const connection: ConnectionInfo = { remoteAddress: incoming.socket.remoteAddress }

@@ -6,9 +6,9 @@ export interface ConnectionInfo {
   remoteAddress?: string | undefined
   /**
    * The request's body as the adapter reads it from its own transport, used instead of
-   * `request.body` (see `readIncoming` in the node:http adapter). Resolves with the bytes,
-   * or `null` as soon as more than `limit` arrived (the rest is left unread); rejects when
-   * the body cannot be read. Called at most once per request.
+   * `request.body` (the Node adapters' `readIncoming`). Resolves with the bytes, or `null`
+   * as soon as more than `limit` arrived (what follows is the adapter's to drop or cut
+   * off); rejects when the body cannot be read. Called at most once per request.
    */
   readBody?: ((limit: number) => Promise<Uint8Array | null>) | undefined
 }
