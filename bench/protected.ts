@@ -40,6 +40,12 @@ const SERVER_WARMUP_SECONDS = 2
 const CALLGRIND_WARMUP_REQUESTS = 6000
 const CALLGRIND_REQUESTS = 2000
 const CALLGRIND_ROUNDS = 6
+/**
+ * Under callgrind a request waits its turn behind 49 others on a server some 50 times
+ * slower, and behind a JIT compilation now and then: autocannon's 10 s default timeout
+ * cut off a few of them (as errors, which void the run).
+ */
+const CALLGRIND_TIMEOUT_SECONDS = 120
 /** Distinct credentials spread over the connections (sessions, access tokens). */
 const CREDENTIALS = 10
 /** Hybrid: each connection refreshes through POST /auth/refresh once per this many requests. */
@@ -121,6 +127,7 @@ async function runAutocannon(
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
     ...length,
+    ...('amount' in length ? { timeout: CALLGRIND_TIMEOUT_SECONDS } : {}),
     initialContext: {},
     // autocannon clears `context` after each pass over `requests`; `state` is cloned
     // once per connection with the rest of the options, so it lives as long as it.
