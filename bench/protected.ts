@@ -115,19 +115,19 @@ async function measure(
 
 /**
  * Runs autocannon in this process (the servers are in theirs) with a per-connection
- * request function, for a duration or a number of requests. Every row goes through the
- * same `setupRequest` and `onResponse` path, so the driver's own cost is the same for all.
+ * request function, for a duration or a number of requests (with how long to wait for
+ * each). Every row goes through the same `setupRequest` and `onResponse` path, so the
+ * driver's own cost is the same for all.
  */
 async function runAutocannon(
   port: number,
   { next, onResponse, afterRun }: Requests,
-  length: { duration: number } | { amount: number },
+  length: { duration: number } | { amount: number; timeout: number },
 ): Promise<autocannon.Result> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
     ...length,
-    ...('amount' in length ? { timeout: CALLGRIND_TIMEOUT_SECONDS } : {}),
     initialContext: {},
     // autocannon clears `context` after each pass over `requests`; `state` is cloned
     // once per connection with the rest of the options, so it lives as long as it.
@@ -158,11 +158,17 @@ async function measureCallgrind(target: Target, route: Requests, warmup: boolean
   const counter = target.callgrind
   if (counter === undefined) throw new Error('callgrind: the server does not run under it')
   if (warmup) {
-    await runAutocannon(target.port, route, { amount: CALLGRIND_WARMUP_REQUESTS })
+    await runAutocannon(target.port, route, {
+      amount: CALLGRIND_WARMUP_REQUESTS,
+      timeout: CALLGRIND_TIMEOUT_SECONDS,
+    })
     return { rps: NaN, p99: NaN, failures: 0, requests: 0 }
   }
   const { result, instructions } = await counter.count(() =>
-    runAutocannon(target.port, route, { amount: CALLGRIND_REQUESTS }),
+    runAutocannon(target.port, route, {
+      amount: CALLGRIND_REQUESTS,
+      timeout: CALLGRIND_TIMEOUT_SECONDS,
+    }),
   )
   return {
     rps: result.requests.total / (instructions / 1e9),

@@ -312,7 +312,10 @@ if (serviceAvailable('redis cluster', await redisClusterUnavailable())) {
         }
         await cluster.startNode(owner)
         stopped = false
-        await eventually(() => atB.heard.length === 1, 8000, 'the fact once the master is back')
+        // The master's restart, the cluster agreeing that it is back, and the feed's next
+        // retry (every 2 s) take several seconds; once, under the whole suite on two
+        // cores, more than 8.
+        await eventually(() => atB.heard.length === 1, 15_000, 'the fact once the master is back')
         assert.deepEqual(atB.heard, [[fact]])
         await eventually(() => a.trusted && b.trusted, 5000, 'both trusted again')
       } finally {

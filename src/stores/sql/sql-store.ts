@@ -245,7 +245,7 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
 
     ...refreshOperations(db, guard, {
       writableCtes: options.writableCtes ?? false,
-      ...(options.prepare === undefined ? {} : { prepare: options.prepare }),
+      prepare: options.prepare,
     }),
 
     ...revocationOperations(db, guard),
