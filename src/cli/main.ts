@@ -1,8 +1,14 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../errors.js'
-import { readServerEnv } from '../server/env.js'
-import { migrateDatabase, openLatchkey, startServer, type ServerLogger } from '../server/start.js'
+import { readServerEnv, type ServerEnv } from '../server/env.js'
+import {
+  migrateDatabase,
+  openLatchkey,
+  startServer,
+  type RunningServer,
+  type ServerLogger,
+} from '../server/start.js'
 import type { KeySummary } from '../tokens/keyring.js'
 
 const USAGE = `Usage: latchkey <command>
@@ -68,41 +74,53 @@ function printKeys(list: KeySummary[]): void {
   }
 }
 
+/**
+ * `latchkey start`. The signal handlers come first: a supervisor may signal as soon as
+ * the process exists, and once "listening" is printed it may signal at any moment, so
+ * a signal must never find the process without them (node's default is to die, without
+ * a drain). A signal during start-up stops the server as soon as it has started.
+ */
+async function serve(env: ServerEnv): Promise<void> {
+  let started: RunningServer | undefined = undefined
+  let stopping = false
+  const close = (running: RunningServer) =>
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error('stop failed', error)
+        process.exit(1)
+      },
+    )
+  const stop = () => {
+    if (stopping) {
+      // A second signal: the operator does not want to wait.
+      logger.warn('stopping at once')
+      process.exit(1)
+    }
+    stopping = true
+    logger.info('latchkey stopping')
+    // Open requests get the drain period; the bus and the store then get the rest.
+    const deadlineMs = env.drainSeconds * 1000 + CLOSE_GRACE_MS
+    setTimeout(() => {
+      logger.error(`stop did not finish within ${deadlineMs / 1000} s; exiting`)
+      process.exit(1)
+    }, deadlineMs).unref()
+    if (started !== undefined) void close(started)
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  started = await startServer(env, logger)
+  logger.info(`latchkey listening on ${started.url}`)
+  if (stopping) void close(started)
+}
+
 async function main(command: string): Promise<number> {
   switch (command) {
     case 'keys':
       return keys(process.argv[3])
-    case 'start': {
-      const env = readServerEnv(process.env)
-      const running = await startServer(env, logger)
-      logger.info(`latchkey listening on ${running.url}`)
-      let stopping = false
-      const stop = () => {
-        if (stopping) {
-          // A second signal: the operator does not want to wait.
-          logger.warn('stopping at once')
-          process.exit(1)
-        }
-        stopping = true
-        logger.info('latchkey stopping')
-        // Open requests get the drain period; the bus and the store then get the rest.
-        const deadlineMs = env.drainSeconds * 1000 + CLOSE_GRACE_MS
-        setTimeout(() => {
-          logger.error(`stop did not finish within ${deadlineMs / 1000} s; exiting`)
-          process.exit(1)
-        }, deadlineMs).unref()
-        running.close().then(
-          () => process.exit(0),
-          (error: unknown) => {
-            logger.error('stop failed', error)
-            process.exit(1)
-          },
-        )
-      }
-      process.on('SIGINT', stop)
-      process.on('SIGTERM', stop)
+    case 'start':
+      await serve(readServerEnv(process.env))
       return -1
-    }
     case 'migrate': {
       const env = readServerEnv(process.env)
       const applied = await migrateDatabase(env.database)

@@ -22,16 +22,29 @@ export async function freePort(): Promise<number> {
   return address.port
 }
 
-/** Runs the `latchkey` command to completion. */
+/** Runs the `latchkey` command to completion; `signal` is sent once its output matches `when`. */
 export function runCli(
   args: string[],
   env: Record<string, string>,
+  signal?: { when: RegExp; send: NodeJS.Signals },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawnCli(args, env)
   let stdout = ''
   let stderr = ''
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  let signalled = false
+  const sendOnMatch = () => {
+    if (signal === undefined || signalled || !signal.when.test(stdout + stderr)) return
+    signalled = true
+    child.kill(signal.send)
+  }
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+    sendOnMatch()
+  })
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+    sendOnMatch()
+  })
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
 }
 

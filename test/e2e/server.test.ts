@@ -155,6 +155,18 @@ describe('stopping', () => {
     assert.ok(took >= 900 && took < 5_000, `took ${took} ms`)
     await cut
   })
+
+  it('stops the same way on a signal that comes while it starts', async () => {
+    // A supervisor may signal a server that has not finished starting; the signal must
+    // not find it without its handlers (node's default dies at once, without a drain).
+    const result = await runCli(
+      ['start'],
+      { PORT: String(await freePort()), LATCHKEY_DATA_DIR: await tempDataDir() },
+      { when: /revocation bus:/, send: 'SIGTERM' },
+    )
+    assert.equal(result.code, 0, result.stdout + result.stderr)
+    assert.match(result.stdout, /latchkey stopping/)
+  })
 })
 
 describe('start-up configuration', () => {
