@@ -39,6 +39,10 @@ export function hashSecret(secret: string): Uint8Array {
 
 /** Compares a presented secret with a stored hash in constant time. */
 export function secretMatches(secret: string, storedHash: Uint8Array): boolean {
-  const presented = hashSecret(secret)
-  return presented.length === storedHash.length && timingSafeEqual(presented, storedHash)
+  return hashesMatch(hashSecret(secret), storedHash)
+}
+
+/** Compares two secret hashes in constant time. */
+export function hashesMatch(presented: Uint8Array, stored: Uint8Array): boolean {
+  return presented.length === stored.length && timingSafeEqual(presented, stored)
 }

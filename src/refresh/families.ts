@@ -2,16 +2,12 @@ import type { Clock } from '../clock.js'
 import type { ResolvedRefreshConfig } from '../config.js'
 import { hmac } from '../crypto/keys.js'
 import { hashSecret, parseOpaqueToken, randomId, secretMatches } from '../crypto/opaque-token.js'
+import type { IssuedToken } from '../crypto/opaque-token.js'
 import { AuthError } from '../errors.js'
 import type { Events } from '../events.js'
 import type { ClientInfo } from '../sessions/sessions.js'
-import type {
-  LoginRecord,
-  RefreshTokenRecord,
-  RefreshTokenWithFamily,
-  Store,
-  UserRecord,
-} from '../stores/contract.js'
+import { isLiveFamily } from '../stores/contract.js'
+import type { LoginRecord, Store, UserRecord } from '../stores/contract.js'
 import type { SignedAccessToken } from '../tokens/access-token.js'
 import type { AccessTokens } from '../tokens/service.js'
 
@@ -62,23 +58,11 @@ export function createRefreshTokens(deps: {
   const secretFor = (id: string) => hmac(key, `refresh-token:${id}`)
   const tokenFor = (id: string) => `${id}.${secretFor(id)}`
 
-  /** A new token of the family: its record, and the token itself to hand out. */
-  function newToken(
-    login: LoginRecord,
-    now: number,
-  ): { record: RefreshTokenRecord; token: string } {
+  /** A new token: its id and secret hash for the store, and the token to hand out. */
+  function newToken(): IssuedToken {
     const id = randomId()
     const secret = secretFor(id)
-    const record: RefreshTokenRecord = {
-      id,
-      familyId: login.id,
-      userId: login.userId,
-      secretHash: hashSecret(secret),
-      createdAt: now,
-      spentAt: null,
-      childId: null,
-    }
-    return { record, token: `${id}.${secret}` }
+    return { id, secretHash: hashSecret(secret), token: `${id}.${secret}` }
   }
 
   async function issued(user: UserRecord, login: LoginRecord, refreshToken: string, mark: number) {
@@ -86,20 +70,19 @@ export function createRefreshTokens(deps: {
     return { user, login, access, refreshToken }
   }
 
-  /** The family's login and user, or `invalid_refresh_token` when the family is dead. */
-  function liveFamily({ token, login, user }: RefreshTokenWithFamily, now: number) {
-    if (login === null || login.userId !== token.userId || login.kind !== 'token') throw invalid()
-    if (login.revokedAt !== null || now >= login.idleExpiresAt) throw invalid()
-    if (now >= login.absoluteExpiresAt) throw invalid()
-    if (user === null) throw invalid()
-    return { user, login }
-  }
-
   return {
     async start(user, client) {
       const { login, access } = await tokens.issue(user, client)
-      const first = newToken(login, login.createdAt)
-      await store.createRefreshToken(first.record)
+      const first = newToken()
+      await store.createRefreshToken({
+        id: first.id,
+        familyId: login.id,
+        userId: user.id,
+        secretHash: first.secretHash,
+        createdAt: login.createdAt,
+        spentAt: null,
+        childId: null,
+      })
       return { user, login, access, refreshToken: first.token }
     },
 
@@ -109,28 +92,34 @@ export function createRefreshTokens(deps: {
       const mark = tokens.readMark()
       const parsed = parseOpaqueToken(presented)
       if (parsed === null) throw invalid()
-      // One read: the token, its family and the user (a store with joins makes it one query).
+      // The common case in one step (one statement on Postgres): the store checks the
+      // secret and the family, spends the parent, stores the child and touches the login.
+      const child = newToken()
+      const rotated = await store.rotateRefreshToken({
+        parentId: parsed.id,
+        secretHash: hashSecret(parsed.secret),
+        child: { id: child.id, secretHash: child.secretHash },
+        now,
+        idleMs: config.idleMs,
+      })
+      if (rotated !== null) {
+        const { user, login } = rotated
+        // The touch skips a login revoked after the store's check: then there is none.
+        if (login === null || user === null || login.revokedAt !== null) throw invalid()
+        events.emit('refresh', { userId: user.id, loginId: login.id })
+        return issued(user, login, child.token, mark)
+      }
+      // Not rotated: a wrong or unknown token, a dead family, or a spent parent. The
+      // secret is compared here in constant time before anything else is told apart.
       const found = await store.getRefreshTokenWithFamily(parsed.id)
       if (found === null || !secretMatches(parsed.secret, found.token.secretHash)) throw invalid()
-      const { user, login } = liveFamily(found, now)
-      let parent: RefreshTokenRecord | null = found.token
-      if (parent.spentAt === null) {
-        const child = newToken(login, now)
-        // Activity pushes the idle expiry forward; nothing moves the absolute one.
-        const idleExpiresAt = Math.min(now + config.idleMs, login.absoluteExpiresAt)
-        if (await store.rotateRefreshToken(parent.id, child.record, now, idleExpiresAt)) {
-          events.emit('refresh', { userId: user.id, loginId: login.id })
-          return issued(user, { ...login, lastSeenAt: now, idleExpiresAt }, child.token, mark)
-        }
-        // A concurrent rotation of the same parent won: answer as a retry of that one.
-        parent = await store.getRefreshToken(parent.id)
-        if (parent === null) throw invalid()
-      }
-      if (
-        parent.childId !== null &&
-        parent.spentAt !== null &&
-        now < parent.spentAt + config.graceMs
-      ) {
+      if (!isLiveFamily(found, now)) throw invalid()
+      const { user, login, token: parent } = found
+      // Unspent, with the right secret, in a live family, yet not rotated: nothing a store
+      // keeping its contract answers; refused rather than trusted.
+      if (parent.spentAt === null) throw invalid()
+      if (parent.childId !== null && now < parent.spentAt + config.graceMs) {
+        // A retry, or a concurrent rotation of the same parent that won: the same child.
         events.emit('refresh', { userId: user.id, loginId: login.id })
         return issued(user, login, tokenFor(parent.childId), mark)
       }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { describe, it } from 'node:test'
-import type { LoginRecord, RefreshTokenRecord, Store } from './contract.js'
+import type { LoginRecord, RefreshTokenRecord, Rotation, Store } from './contract.js'
 
 const T0 = 1_700_000_000_000
 const MINUTE = 60_000
@@ -53,6 +53,13 @@ export function refreshConformanceTests(store: () => Store): void {
     }
   }
 
+  /** Rotates `parent` presenting its own secret hash, unless `fields` say otherwise. */
+  const rotate = (parent: RefreshTokenRecord, now: number, fields: Partial<Rotation> = {}) => {
+    const child = { id: randomUUID(), secretHash: new Uint8Array(randomBytes(32)) }
+    const rotation = { parentId: parent.id, secretHash: parent.secretHash, child, now }
+    return { child, rotated: store().rotateRefreshToken({ ...rotation, idleMs: DAY, ...fields }) }
+  }
+
   const plain = (token: RefreshTokenRecord | null) =>
     token && { ...token, secretHash: [...token.secretHash] }
 
@@ -76,8 +83,8 @@ export function refreshConformanceTests(store: () => Store): void {
 
     it('the family read follows rotations and revocations, and hands out copies', async () => {
       const { login, first } = await givenFamily()
-      const child = aToken(login, T0 + MINUTE)
-      await store().rotateRefreshToken(first.id, child, T0 + MINUTE, T0 + 2 * DAY)
+      const { child, rotated } = rotate(first, T0 + MINUTE, { idleMs: 2 * DAY - MINUTE })
+      assert.ok(await rotated)
       await store().revokeLogin(login.userId, login.id, T0 + 2 * MINUTE)
       const got = await store().getRefreshTokenWithFamily(first.id)
       assert.equal(got?.token.childId, child.id)
@@ -109,56 +116,95 @@ export function refreshConformanceTests(store: () => Store): void {
       assert.deepEqual(plain(await store().getRefreshToken(first.id)), plain(first))
     })
 
-    it('rotation spends the parent, stores the child and touches the family', async () => {
+    it('rotation spends the parent, stores the child in its family and touches the login', async () => {
       const { login, first } = await givenFamily()
-      const child = aToken(login, T0 + MINUTE)
-      const idle = T0 + MINUTE + 7 * DAY
-      assert.equal(await store().rotateRefreshToken(first.id, child, T0 + MINUTE, idle), true)
+      const user = await store().getUserById(login.userId)
+      const now = T0 + MINUTE
+      const { child, rotated } = rotate(first, now, { idleMs: 7 * DAY })
+      const touched = { ...login, lastSeenAt: now, idleExpiresAt: now + 7 * DAY }
+      assert.deepEqual(await rotated, { login: touched, user })
       assert.deepEqual(plain(await store().getRefreshToken(first.id)), {
         ...plain(first),
-        spentAt: T0 + MINUTE,
+        spentAt: now,
         childId: child.id,
       })
-      assert.deepEqual(plain(await store().getRefreshToken(child.id)), plain(child))
-      const family = await store().getLogin(login.id)
-      assert.equal(family?.lastSeenAt, T0 + MINUTE)
-      assert.equal(family?.idleExpiresAt, idle)
-      assert.equal(family?.absoluteExpiresAt, login.absoluteExpiresAt)
+      assert.deepEqual(plain(await store().getRefreshToken(child.id)), {
+        id: child.id,
+        familyId: login.id,
+        userId: login.userId,
+        secretHash: [...child.secretHash],
+        createdAt: now,
+        spentAt: null,
+        childId: null,
+      })
+      assert.deepEqual(await store().getLogin(login.id), touched)
     })
 
-    it('a spent or unknown parent loses and writes nothing', async () => {
+    it('rotation never moves the idle expiry past the absolute one', async () => {
       const { login, first } = await givenFamily()
-      const winner = aToken(login)
-      assert.equal(await store().rotateRefreshToken(first.id, winner, T0 + 1, T0 + DAY), true)
-      const loser = aToken(login)
-      assert.equal(await store().rotateRefreshToken(first.id, loser, T0 + 2, T0 + 2 * DAY), false)
-      assert.equal(await store().rotateRefreshToken(randomUUID(), aToken(login), T0, T0), false)
-      assert.equal(await store().getRefreshToken(loser.id), null)
-      assert.equal((await store().getRefreshToken(first.id))?.childId, winner.id)
-      assert.equal((await store().getLogin(login.id))?.idleExpiresAt, T0 + DAY)
+      const { rotated } = rotate(first, T0 + MINUTE, { idleMs: 365 * DAY })
+      assert.equal((await rotated)?.login?.idleExpiresAt, login.absoluteExpiresAt)
+      assert.equal((await store().getLogin(login.id))?.idleExpiresAt, login.absoluteExpiresAt)
     })
 
-    it('a revoked family keeps its revocation and idle expiry through a rotation', async () => {
-      const { login, first } = await givenFamily({ revokedAt: T0 })
-      assert.equal(
-        await store().rotateRefreshToken(first.id, aToken(login), T0 + 1, T0 + DAY),
-        true,
-      )
-      const family = await store().getLogin(login.id)
-      assert.equal(family?.revokedAt, T0)
-      assert.equal(family?.idleExpiresAt, login.idleExpiresAt)
+    /** A rotation that must be refused, and must leave everything as it was. */
+    async function refused(
+      family: Awaited<ReturnType<typeof givenFamily>>,
+      now: number,
+      fields: Partial<Rotation> = {},
+    ) {
+      const { login, first } = family
+      const before = plain(await store().getRefreshToken(first.id))
+      const loginBefore = await store().getLogin(login.id)
+      const { child, rotated } = rotate(first, now, fields)
+      assert.equal(await rotated, null)
+      assert.equal(await store().getRefreshToken(child.id), null)
+      assert.deepEqual(plain(await store().getRefreshToken(first.id)), before)
+      assert.deepEqual(await store().getLogin(login.id), loginBefore)
+    }
+
+    it('refuses a wrong secret or an unknown parent, and writes nothing', async () => {
+      const family = await givenFamily()
+      await refused(family, T0 + 1, { secretHash: new Uint8Array(randomBytes(32)) })
+      await refused(family, T0 + 1, { secretHash: family.first.secretHash.subarray(1) })
+      await refused(family, T0 + 1, { parentId: randomUUID() })
+    })
+
+    it('refuses a spent parent, and writes nothing', async () => {
+      const family = await givenFamily()
+      const { child, rotated } = rotate(family.first, T0 + 1)
+      assert.ok(await rotated)
+      await refused(family, T0 + 2)
+      assert.equal((await store().getRefreshToken(family.first.id))?.childId, child.id)
+    })
+
+    it('refuses a token of a dead family, and writes nothing', async () => {
+      await refused(await givenFamily({ revokedAt: T0 }), T0 + 1)
+      const idle = await givenFamily()
+      await refused(idle, idle.login.idleExpiresAt)
+      const absolute = await givenFamily({ idleExpiresAt: T0 + 40 * DAY })
+      await refused(absolute, absolute.login.absoluteExpiresAt)
+      await refused(await givenFamily({ kind: 'session', secretHash: new Uint8Array(32) }), T0 + 1)
+    })
+
+    it("refuses a token that is not its family's user's, and writes nothing", async () => {
+      const { login } = await givenFamily()
+      const stray = { ...aToken(login), userId: randomUUID() }
+      await store().createRefreshToken(stray)
+      await refused({ login, first: stray }, T0 + 1)
     })
 
     it('100 concurrent rotations of one parent leave exactly one child', async () => {
-      const { login, first } = await givenFamily()
-      const children = Array.from({ length: 100 }, () => aToken(login, T0 + 1))
-      const won = await Promise.all(
-        children.map((child) => store().rotateRefreshToken(first.id, child, T0 + 1, T0 + DAY)),
-      )
+      const { first } = await givenFamily()
+      const attempts = Array.from({ length: 100 }, () => rotate(first, T0 + 1))
+      const results = await Promise.all(attempts.map(({ rotated }) => rotated))
+      const won = results.map((result) => result !== null)
       assert.equal(won.filter(Boolean).length, 1)
-      const winner = children[won.indexOf(true)]!
+      const winner = attempts[won.indexOf(true)]!.child
       assert.equal((await store().getRefreshToken(first.id))?.childId, winner.id)
-      const stored = await Promise.all(children.map((child) => store().getRefreshToken(child.id)))
+      const stored = await Promise.all(
+        attempts.map(({ child }) => store().getRefreshToken(child.id)),
+      )
       assert.equal(stored.filter((token) => token !== null).length, 1)
     })
 

@@ -64,6 +64,51 @@ export interface RefreshTokenWithFamily {
   user: UserRecord | null
 }
 
+/** A rotation of a presented refresh token: see {@link Store.rotateRefreshToken}. */
+export interface Rotation {
+  parentId: string
+  /**
+   * SHA-256 of the presented secret: the parent's must be the same. A store may compare
+   * it in its own way (SQL's `=`): it is the hash of 256 random bits, so how much of it
+   * a guess matches says nothing of the secret, and a refusal is then checked again in
+   * constant time.
+   */
+  secretHash: Uint8Array
+  /** The child, created at `now` in the parent's family, for the parent's user. */
+  child: { id: string; secretHash: Uint8Array }
+  now: number
+  /** How far activity pushes the family's idle expiry; never past its absolute one. */
+  idleMs: number
+}
+
+/** The family of a rotated token, as the rotation left it. */
+export interface RotatedFamily {
+  login: LoginRecord | null
+  user: UserRecord | null
+}
+
+/**
+ * Whether a refresh token's family may still rotate at `now`: a login of kind `token`
+ * of the token's own user, not revoked, before its idle and its absolute expiry, and a
+ * user that still exists. Stores that check it in JavaScript use this; SQL states it
+ * again (`refresh-operations.ts`), and the conformance suite holds both to it.
+ */
+export function isLiveFamily<F extends RefreshTokenWithFamily>(
+  family: F,
+  now: number,
+): family is F & { login: LoginRecord; user: UserRecord } {
+  const { token, login, user } = family
+  return (
+    login !== null &&
+    user !== null &&
+    login.userId === token.userId &&
+    login.kind === 'token' &&
+    login.revokedAt === null &&
+    now < login.idleExpiresAt &&
+    now < login.absoluteExpiresAt
+  )
+}
+
 /** The state of a fixed-window counter after one hit. */
 export interface RateLimitHit {
   count: number
@@ -118,17 +163,18 @@ export interface Store extends KeyStore {
    */
   getRefreshTokenWithFamily(id: string): Promise<RefreshTokenWithFamily | null>
   /**
-   * Rotates atomically, in one transaction: spends `parentId` only if it is unspent (one
-   * conditional update), inserts `child`, and records activity on the family login
-   * (`last_seen_at = now`, `idle_expires_at = idleExpiresAt`). Returns whether this
-   * caller won; a loser writes nothing, so concurrent rotations leave exactly one child.
+   * Rotates atomically (one statement where the store has writable CTEs, else one
+   * transaction), when the parent is unspent, its secret hash is `secretHash`, and its
+   * family is live at `now` (see {@link isLiveFamily}): spends the parent (one conditional
+   * update), inserts the child into the parent's family, and records activity on the
+   * family login (`last_seen_at = now`, `idle_expires_at = min(now + idleMs, absolute
+   * expiry)`, unless it was revoked meanwhile). Returns the family as it stands after the
+   * write, to be checked once more (a revocation may land in between); `null` when the
+   * parent was not spent by this call, having written nothing. Concurrent rotations of one
+   * parent leave exactly one child. A caller that gets `null` reads the family to tell an
+   * invalid token, a dead family, a retry and a reuse apart.
    */
-  rotateRefreshToken(
-    parentId: string,
-    child: RefreshTokenRecord,
-    now: number,
-    idleExpiresAt: number,
-  ): Promise<boolean>
+  rotateRefreshToken(rotation: Rotation): Promise<RotatedFamily | null>
 
   /** Counts one hit in a fixed window that starts with the first hit. */
   hitRateLimit(key: string, windowMs: number, now: number): Promise<RateLimitHit>

@@ -1,4 +1,6 @@
 import type { RevocationFact } from '../revocation/facts.js'
+import { hashesMatch } from '../crypto/opaque-token.js'
+import { isLiveFamily } from './contract.js'
 import type {
   LoginRecord,
   RateLimitHit,
@@ -32,6 +34,15 @@ export function memoryStore(): Store {
       if (closed) throw new Error('The memory store is closed')
       resolve(operation())
     })
+  }
+
+  /** A token with its family login and user: the records themselves, not copies. */
+  function familyOf(id: string) {
+    const token = refreshTokens.get(id)
+    if (token === undefined) return null
+    const login = logins.get(token.familyId) ?? null
+    const user = login === null ? null : (users.get(login.userId) ?? null)
+    return { token, login, user }
   }
 
   function revokeLive(userId: string, exceptLoginId: string | null, now: number): string[] {
@@ -215,32 +226,40 @@ export function memoryStore(): Store {
 
     getRefreshTokenWithFamily: (id) =>
       run(() => {
-        const token = refreshTokens.get(id)
-        if (token === undefined) return null
-        const login = logins.get(token.familyId)
-        return {
-          token: copyRefreshToken(token),
-          login: login === undefined ? null : copyLogin(login),
-          user: login === undefined ? null : copyUser(users.get(login.userId)),
-        }
+        const family = familyOf(id)
+        return (
+          family && {
+            token: copyRefreshToken(family.token),
+            login: family.login && copyLogin(family.login),
+            user: copyUser(family.user ?? undefined),
+          }
+        )
       }),
 
-    rotateRefreshToken: (parentId, child, now, idleExpiresAt) =>
+    rotateRefreshToken: ({ parentId, secretHash, child, now, idleMs }) =>
       run(() => {
         // Synchronous from check to write: the memory store's transaction.
-        const parent = refreshTokens.get(parentId)
-        if (parent === undefined || parent.spentAt !== null) return false
-        const family = logins.get(child.familyId)
-        if (family === undefined) throw new Error(`No login with id ${child.familyId}`)
+        const family = familyOf(parentId)
+        if (family === null || family.token.spentAt !== null) return null
+        if (!hashesMatch(secretHash, family.token.secretHash) || !isLiveFamily(family, now)) {
+          return null
+        }
+        const { token: parent, login } = family
         if (refreshTokens.has(child.id)) throw new Error('A refresh token with this id exists')
         parent.spentAt = now
         parent.childId = child.id
-        refreshTokens.set(child.id, copyRefreshToken(child))
-        if (family.revokedAt === null) {
-          family.lastSeenAt = now
-          family.idleExpiresAt = idleExpiresAt
-        }
-        return true
+        refreshTokens.set(child.id, {
+          id: child.id,
+          familyId: parent.familyId,
+          userId: parent.userId,
+          secretHash: new Uint8Array(child.secretHash),
+          createdAt: now,
+          spentAt: null,
+          childId: null,
+        })
+        login.lastSeenAt = now
+        login.idleExpiresAt = Math.min(now + idleMs, login.absoluteExpiresAt)
+        return { login: copyLogin(login), user: copyUser(family.user) }
       }),
 
     deleteExpired: (now) =>

@@ -161,7 +161,8 @@ if (serviceAvailable('redis', await redisUnreachable())) {
       const { store, keys } = layered()
       const user = aUser()
       await store.createUser(user)
-      const logins = [aLogin(user.id), aLogin(user.id), aLogin(user.id)]
+      const tokenLogin = aLogin(user.id, { kind: 'token', secretHash: null })
+      const logins = [aLogin(user.id), aLogin(user.id), tokenLogin]
       for (const login of logins) await store.createLogin(login)
       const [touched, kept, family] = logins as [LoginRecord, LoginRecord, LoginRecord]
       const warm = async () => {
@@ -189,19 +190,24 @@ if (serviceAvailable('redis', await redisUnreachable())) {
       assert.ok(await buried(keys.user(user.id)))
 
       await warm()
-      const refresh = { familyId: family.id, userId: user.id, spentAt: null, childId: null }
-      const parent = { ...refresh, id: randomUUID(), secretHash: new Uint8Array(32) }
-      await store.createRefreshToken({ ...parent, createdAt: T0 })
-      const child = { ...refresh, id: randomUUID(), secretHash: new Uint8Array(32) }
-      assert.equal(
-        await store.rotateRefreshToken(
-          parent.id,
-          { ...child, createdAt: T0 + 4 },
-          T0 + 4,
-          T0 + 50 * MINUTE,
-        ),
-        true,
-      )
+      const parent = {
+        id: randomUUID(),
+        familyId: family.id,
+        userId: user.id,
+        secretHash: new Uint8Array(32),
+        createdAt: T0,
+        spentAt: null,
+        childId: null,
+      }
+      await store.createRefreshToken(parent)
+      const rotated = await store.rotateRefreshToken({
+        parentId: parent.id,
+        secretHash: parent.secretHash,
+        child: { id: randomUUID(), secretHash: new Uint8Array(32) },
+        now: T0 + 4,
+        idleMs: 50 * MINUTE,
+      })
+      assert.equal(rotated?.login?.id, family.id)
       assert.ok(await buried(keys.login(family.id)))
       assert.equal((await store.getLogin(family.id))?.lastSeenAt, T0 + 4)
 

@@ -187,12 +187,14 @@ export function redisLayer(store: Store, options: RedisLayerOptions): Store {
       writing(store.updatePasswordHash(userId, passwordHash, now), () => [keys.user(userId)], [
         keys.user(userId),
       ]),
-    // The store touches the family login, whose id is the child's familyId.
-    rotateRefreshToken: (parentId, child, now, idleExpiresAt) =>
+    // The store touches the family login. Should the write fail, which login it may have
+    // touched is unknown here: its copy then keeps the activity before this rotation, an
+    // earlier idle expiry, until it expires (it can refuse early, never accept late).
+    rotateRefreshToken: (rotation) =>
       writing(
-        store.rotateRefreshToken(parentId, child, now, idleExpiresAt),
-        (won) => (won ? [keys.login(child.familyId)] : []),
-        [keys.login(child.familyId)],
+        store.rotateRefreshToken(rotation),
+        (rotated) => (rotated?.login ? [keys.login(rotated.login.id)] : []),
+        [],
       ),
     denyToken: (jti, expiresAt) =>
       writing(store.denyToken(jti, expiresAt), () => [keys.denial(jti)], [keys.denial(jti)]),

@@ -1,6 +1,8 @@
 import { CompiledQuery, sql } from 'kysely'
 import type { InferResult, Kysely, Selectable } from 'kysely'
-import type { Store } from '../contract.js'
+import { hashesMatch } from '../../crypto/opaque-token.js'
+import { isLiveFamily } from '../contract.js'
+import type { RefreshTokenWithFamily, RotatedFamily, Rotation, Store } from '../contract.js'
 import { toLogin, toRefreshToken, toRefreshTokenRow, toUser } from './schema.js'
 import type { Database, LoginsTable, RefreshTokensTable, UsersTable } from './schema.js'
 
@@ -51,6 +53,13 @@ const USER_COLUMNS = complete<UsersTable>()([
   'updated_at',
 ])
 
+/**
+ * The prefixes of joined tables' columns. None may turn a column into another table's:
+ * `user_` made `users.id` into `user_id`, the token's own column, which it then hid.
+ */
+const LOGIN_PREFIX = 'logins_'
+const USER_PREFIX = 'users_'
+
 /** `table.column as prefix_column` for each column: joined tables share column names. */
 const aliased = (table: string, columns: readonly string[], prefix: string) =>
   columns.map((column) => sql.ref(`${table}.${column}`).as(`${prefix}${column}`))
@@ -74,54 +83,85 @@ function familyQuery(db: Kysely<Database>, id: string) {
       // under it when a migration adds one (Postgres refuses to run it then).
       .select(REFRESH_TOKEN_COLUMNS.map((column) => `refresh_tokens.${column}` as const))
       .select([
-        ...aliased('logins', LOGIN_COLUMNS, 'login_'),
-        ...aliased('users', USER_COLUMNS, 'user_'),
+        ...aliased('logins', LOGIN_COLUMNS, LOGIN_PREFIX),
+        ...aliased('users', USER_COLUMNS, USER_PREFIX),
       ])
       .where('refresh_tokens.id', '=', id)
   )
 }
 type FamilyRow = InferResult<ReturnType<typeof familyQuery>>[number]
 
+const base64url = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url')
+/** `table.column as prefix_column` for each column, as SQL text (the names are constants). */
+const aliasedText = (table: string, columns: readonly string[], prefix: string) =>
+  columns.map((column) => `${table}.${column} as ${prefix}${column}`).join(', ')
+
 /**
- * Spends the parent, inserts the child and touches the family's login in one statement
- * (`writableCtes`): one snapshot, so the insert and the touch see what the conditional
- * update returned, and a loser (nothing spent) writes nothing.
+ * A whole rotation in one statement (`writableCtes`): the family read with every check of
+ * `isLiveFamily` and the secret hash, the conditional spend, the child's insert and the
+ * login's touch, on one snapshot. The spend re-checks `spent_at is null` on the row it
+ * locks, so of concurrent rotations one wins; a loser writes nothing. The touch skips a
+ * login revoked meanwhile, which then comes back `null`. One round trip, where reading the
+ * family first and rotating after took two.
  */
-function rotation(
-  parentId: string,
-  child: ReturnType<typeof toRefreshTokenRow>,
-  now: number,
-  idleExpiresAt: number,
-) {
-  return sql<{ won: boolean }>`
-    with spent as (
-      update refresh_tokens set spent_at = ${now}, child_id = ${child.id}
-      where id = ${parentId} and spent_at is null
-      returning id
+function rotation({ parentId, secretHash, child, now, idleMs }: Rotation) {
+  return sql<FamilyColumns>`
+    with parent as (
+      select t.id
+      from refresh_tokens t
+      join logins l on l.id = t.family_id
+      join users u on u.id = l.user_id
+      where t.id = ${parentId} and t.spent_at is null and t.secret_hash = ${base64url(secretHash)}
+        and l.user_id = t.user_id and l.kind = 'token' and l.revoked_at is null
+        and l.idle_expires_at > ${now} and l.absolute_expires_at > ${now}
+    ), spent as (
+      update refresh_tokens t set spent_at = ${now}, child_id = ${child.id}
+      from parent
+      where t.id = parent.id and t.spent_at is null
+      returning t.family_id, t.user_id
     ), inserted as (
       insert into refresh_tokens
         (id, family_id, user_id, secret_hash, created_at, spent_at, child_id)
-      select ${child.id}, ${child.family_id}, ${child.user_id}, ${child.secret_hash},
-        ${child.created_at}, ${child.spent_at}, ${child.child_id}
+      select ${child.id}, family_id, user_id, ${base64url(child.secretHash)}, ${now}, null, null
       from spent
     ), touched as (
-      update logins set last_seen_at = ${now}, idle_expires_at = ${idleExpiresAt}
-      where id = ${child.family_id} and revoked_at is null and exists (select from spent)
+      update logins l
+      set last_seen_at = ${now}, idle_expires_at = least(${now + idleMs}, l.absolute_expires_at)
+      from spent
+      where l.id = spent.family_id and l.revoked_at is null
+      returning ${sql.raw(LOGIN_COLUMNS.map((column) => `l.${column}`).join(', '))}
     )
-    select exists (select from spent) as won`
+    select ${sql.raw(aliasedText('touched', LOGIN_COLUMNS, LOGIN_PREFIX))},
+      ${sql.raw(aliasedText('users', USER_COLUMNS, USER_PREFIX))}
+    from spent
+    left join touched on true
+    left join users on users.id = spent.user_id`
+}
+
+/** A row with a login's columns and a user's, prefixed, either may be null. */
+type FamilyColumns = Record<string, unknown>
+
+/** The login and user of a joined row; `null` for a table the join did not find. */
+function familyOf(row: FamilyColumns): RotatedFamily {
+  const login = unaliased<LoginsTable>(row, LOGIN_COLUMNS, LOGIN_PREFIX)
+  const user = unaliased<UsersTable>(row, USER_COLUMNS, USER_PREFIX)
+  return {
+    login: login === null ? null : toLogin(login),
+    user: user === null ? null : toUser(user),
+  }
 }
 
 /** Options of {@link refreshOperations}. */
 export interface RefreshOperationsOptions {
   /**
    * Whether the dialect runs writes inside `WITH` (Postgres); a rotation is then one
-   * statement instead of a transaction of three: one round trip where the transaction
-   * takes five.
+   * statement instead of a transaction of a read and three writes: one round trip where
+   * the transaction takes six.
    */
   writableCtes: boolean
   /**
    * Registers a statement's SQL text as one the driver may prepare once per connection
-   * (Postgres; see `openPostgresStore`). Both statements of every refresh are registered.
+   * (Postgres; see `openPostgresStore`). The statements of every refresh are registered.
    */
   prepare?: (text: string) => void
 }
@@ -140,16 +180,19 @@ export function refreshOperations(
   options.prepare?.(family)
   if (options.writableCtes && options.prepare !== undefined) {
     // The statement's text does not depend on the values it is compiled with.
-    const empty = {
-      id: '',
-      family_id: '',
-      user_id: '',
-      secret_hash: '',
-      created_at: 0,
-      spent_at: null,
-      child_id: null,
-    }
-    options.prepare(rotation('', empty, 0, 0).compile(db).sql)
+    const none = new Uint8Array()
+    const empty = { parentId: '', secretHash: none, child: { id: '', secretHash: none } }
+    options.prepare(rotation({ ...empty, now: 0, idleMs: 0 }).compile(db).sql)
+  }
+
+  /** The token, its login and its user, decoded from the family read's row. */
+  async function readFamily(
+    executor: Kysely<Database>,
+    id: string,
+  ): Promise<RefreshTokenWithFamily | null> {
+    const { rows } = await executor.executeQuery<FamilyRow>(CompiledQuery.raw(family, [id]))
+    const row = rows[0]
+    return row === undefined ? null : { token: toRefreshToken(row), ...familyOf(row) }
   }
 
   return {
@@ -164,33 +207,22 @@ export function refreshOperations(
       return row === undefined ? null : toRefreshToken(row)
     },
 
-    async getRefreshTokenWithFamily(id) {
-      const { rows } = await guard(() =>
-        db.executeQuery<FamilyRow>(CompiledQuery.raw(family, [id])),
-      )
-      const row = rows[0]
-      if (row === undefined) return null
-      const login = unaliased<LoginsTable>(row, LOGIN_COLUMNS, 'login_')
-      const user = unaliased<UsersTable>(row, USER_COLUMNS, 'user_')
-      return {
-        token: toRefreshToken(row),
-        login: login === null ? null : toLogin(login),
-        user: user === null ? null : toUser(user),
-      }
-    },
+    getRefreshTokenWithFamily: (id) => guard(() => readFamily(db, id)),
 
-    rotateRefreshToken: (parentId, child, now, idleExpiresAt) =>
+    rotateRefreshToken: (request) =>
       guard(async () => {
         if (options.writableCtes) {
-          const { rows } = await rotation(
-            parentId,
-            toRefreshTokenRow(child),
-            now,
-            idleExpiresAt,
-          ).execute(db)
-          return rows[0]?.won === true
+          const { rows } = await rotation(request).execute(db)
+          const row = rows[0]
+          return row === undefined ? null : familyOf(row)
         }
+        const { parentId, secretHash, child, now, idleMs } = request
         return db.transaction().execute(async (trx) => {
+          const found = await readFamily(trx, parentId)
+          if (found === null || found.token.spentAt !== null) return null
+          if (!hashesMatch(secretHash, found.token.secretHash) || !isLiveFamily(found, now)) {
+            return null
+          }
           // The conditional update is the whole race: on any dialect, of concurrent
           // rotations of one parent only one sees `spent_at is null` and changes a row.
           const spent = await trx
@@ -199,16 +231,29 @@ export function refreshOperations(
             .where('id', '=', parentId)
             .where('spent_at', 'is', null)
             .executeTakeFirst()
-          if (spent.numUpdatedRows === 0n) return false
-          await trx.insertInto('refresh_tokens').values(toRefreshTokenRow(child)).execute()
-          // A revoked family stays revoked; its new child is then as dead as the family.
+          if (spent.numUpdatedRows === 0n) return null
+          const { token: parent, login, user } = found
+          await trx
+            .insertInto('refresh_tokens')
+            .values(
+              toRefreshTokenRow({
+                id: child.id,
+                familyId: parent.familyId,
+                userId: parent.userId,
+                secretHash: child.secretHash,
+                createdAt: now,
+                spentAt: null,
+                childId: null,
+              }),
+            )
+            .execute()
+          const idleExpiresAt = Math.min(now + idleMs, login.absoluteExpiresAt)
           await trx
             .updateTable('logins')
             .set({ last_seen_at: now, idle_expires_at: idleExpiresAt })
-            .where('id', '=', child.familyId)
-            .where('revoked_at', 'is', null)
+            .where('id', '=', login.id)
             .execute()
-          return true
+          return { login: { ...login, lastSeenAt: now, idleExpiresAt }, user }
         })
       }),
   }
