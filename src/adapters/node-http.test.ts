@@ -46,6 +46,12 @@ describe('credentialsOf (node:http)', () => {
       'Cookie: b=2',
       'COOKIE: __Host-latchkey=x.y',
     ],
+    'names in neither lower nor usual case': [
+      'GET /x HTTP/1.1',
+      'Host: a',
+      'aUtHoRiZaTiOn: Bearer odd',
+      'cOOKIE: __Host-latchkey=x.y',
+    ],
     'none of them': ['GET /x HTTP/1.1', 'Host: a'],
     'empty values': ['GET /x HTTP/1.1', 'Host: a', 'Authorization:', 'Cookie: '],
   }

@@ -91,9 +91,12 @@ export function credentialsOf(incoming: IncomingMessage): CredentialRequest {
     method: incoming.method ?? 'GET',
     headers: {
       get(name) {
-        const wanted = name.toLowerCase()
-        if (wanted === 'authorization') return rawHeader(incoming.rawHeaders, wanted, false)
-        if (wanted === 'cookie') return rawHeader(incoming.rawHeaders, wanted, true)
+        // Callers ask in lower case: no new string then.
+        const wanted = name === 'authorization' || name === 'cookie' ? name : name.toLowerCase()
+        if (wanted === 'authorization') {
+          return rawHeader(incoming.rawHeaders, wanted, 'Authorization', false)
+        }
+        if (wanted === 'cookie') return rawHeader(incoming.rawHeaders, wanted, 'Cookie', true)
         // Others (the CSRF checks of an unsafe request) from `incoming.headers` itself.
         return headerOf(incoming.headers, wanted)
       },
@@ -101,12 +104,22 @@ export function credentialsOf(incoming: IncomingMessage): CredentialRequest {
   }
 }
 
-/** The value of header `name` (lower case) in node's `rawHeaders` list; `join`: all of them. */
-function rawHeader(raw: readonly string[], name: string, join: boolean): string | null {
+/**
+ * The value of header `name` (lower case) in node's `rawHeaders` list; `join`: all of them.
+ * The name as clients usually write it, lower case or `canonical`, is matched without
+ * building a lower-case copy of it.
+ */
+function rawHeader(
+  raw: readonly string[],
+  name: string,
+  canonical: string,
+  join: boolean,
+): string | null {
   let found: string | null = null
   for (let index = 0; index + 1 < raw.length; index += 2) {
     const field = raw[index]!
-    if (field.length !== name.length || field.toLowerCase() !== name) continue
+    if (field.length !== name.length) continue
+    if (field !== canonical && field !== name && field.toLowerCase() !== name) continue
     const value = raw[index + 1]!
     if (!join) return value
     found = found === null ? value : `${found}; ${value}`

@@ -79,7 +79,9 @@ function isOtherScheme(request: CredentialRequest): boolean {
 /** What follows `Bearer ` (any case, one space) in a header value, unchecked; else `null`. */
 function plainBearer(value: string): string | null {
   if (value.length <= 7 || value.charCodeAt(6) !== 32) return null
-  return value.slice(0, 6).toLowerCase() === 'bearer' ? value.slice(7) : null
+  // The usual spelling first: no lower-case copy is built for it.
+  const bearer = value.startsWith('Bearer') || value.slice(0, 6).toLowerCase() === 'bearer'
+  return bearer ? value.slice(7) : null
 }
 
 /**

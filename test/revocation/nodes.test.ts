@@ -230,6 +230,15 @@ describe('peek: the caller from memory, without a promise', () => {
     assert.equal(fromToken?.via, 'bearer')
     assert.equal(fromToken.login.id, token.loginId)
     assert.equal(fromToken.claims.sid, token.loginId)
+    // The scheme in any case, as `authenticate` reads it.
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      const caller = a.latchkey.peek(request({ authorization: `${scheme} ${token.accessToken}` }))
+      assert.equal(caller?.login.id, token.loginId, scheme)
+    }
+    assert.equal(
+      a.latchkey.peek(request({ authorization: `Bearerx${token.accessToken}` })),
+      undefined,
+    )
     assert.deepEqual(a.reads, before)
     await closeAll(nodes)
   })
