@@ -16,6 +16,7 @@ import {
   isLatchkeyPath,
   refusal,
   refusalStyleOf,
+  tokenRefusalStyle,
   settle,
   tokenGuard,
   type RefusalStyle,
@@ -114,7 +115,7 @@ export function requireToken(
   options: RequireTokenOptions = {},
 ): RequestHandler {
   const guard = tokenGuard(verifier, options)
-  const style = { realm: options.realm ?? 'api', hsts: false }
+  const style = tokenRefusalStyle(options)
   return (req, res, next) => {
     guard(credentialRequest(req.method, req.headers))
       .then((claims) => {

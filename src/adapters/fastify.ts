@@ -16,7 +16,15 @@ import type { Readable } from 'node:stream'
 import type { Caller } from '../http/app.js'
 import type { Handler } from '../http/handler.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
-import { callerGuard, checkedPrefix, refusal, refusalStyleOf, settle, tokenGuard } from './guard.js'
+import {
+  callerGuard,
+  checkedPrefix,
+  refusal,
+  refusalStyleOf,
+  tokenRefusalStyle,
+  settle,
+  tokenGuard,
+} from './guard.js'
 import { credentialRequest, webRequest } from './guard-node.js'
 import type {
   AdapterOptions,
@@ -146,7 +154,7 @@ export function requireToken(
   options: RequireTokenOptions = {},
 ): preHandlerAsyncHookHandler {
   const guard = tokenGuard(verifier, options)
-  const style = { realm: options.realm ?? 'api', hsts: false }
+  const style = tokenRefusalStyle(options)
   return async (request, reply) => {
     try {
       request.claims = await guard(credentialRequest(request.method, request.headers))

@@ -158,6 +158,11 @@ export function refusalStyleOf(source: CallerSource): RefusalStyle {
   }
 }
 
+/** The refusal style of `requireToken`: the realm it is given, no HSTS (it has no issuer of its own). */
+export function tokenRefusalStyle(options: RequireTokenOptions): RefusalStyle {
+  return { realm: options.realm ?? 'api', hsts: false }
+}
+
 /**
  * The response for a refusal: the JSON error, `WWW-Authenticate` on a 401, and the
  * security headers (with HSTS when `style.hsts`). Anything but an `AuthError` (a failing

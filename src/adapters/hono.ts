@@ -9,7 +9,7 @@ import { routePath } from 'hono/route'
 import type { Caller } from '../http/app.js'
 import type { Handler } from '../http/handler.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
-import { callerGuard, refusal, refusalStyleOf, tokenGuard } from './guard.js'
+import { callerGuard, refusal, refusalStyleOf, tokenRefusalStyle, tokenGuard } from './guard.js'
 import type {
   AdapterOptions,
   CallerSource,
@@ -107,7 +107,7 @@ export function requireToken(
   options: RequireTokenOptions = {},
 ): MiddlewareHandler<TokenEnv> {
   const guard = tokenGuard(verifier, options)
-  const style = { realm: options.realm ?? 'api', hsts: false }
+  const style = tokenRefusalStyle(options)
   return async (c, next) => {
     try {
       c.set('claims', await guard(c.req.raw))

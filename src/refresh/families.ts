@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js'
 import type { ResolvedRefreshConfig } from '../config.js'
 import { hmac } from '../crypto/keys.js'
-import { hashSecret, parseOpaqueToken, randomId, secretMatches } from '../crypto/opaque-token.js'
+import { hashesMatch, hashSecret, parseOpaqueToken, randomId } from '../crypto/opaque-token.js'
 import type { IssuedToken } from '../crypto/opaque-token.js'
 import { AuthError } from '../errors.js'
 import type { Events } from '../events.js'
@@ -94,10 +94,11 @@ export function createRefreshTokens(deps: {
       if (parsed === null) throw invalid()
       // The common case in one step (one statement on Postgres): the store checks the
       // secret and the family, spends the parent, stores the child and touches the login.
+      const secretHash = hashSecret(parsed.secret)
       const child = newToken()
       const rotated = await store.rotateRefreshToken({
         parentId: parsed.id,
-        secretHash: hashSecret(parsed.secret),
+        secretHash,
         child: { id: child.id, secretHash: child.secretHash },
         now,
         idleMs: config.idleMs,
@@ -112,7 +113,7 @@ export function createRefreshTokens(deps: {
       // Not rotated: a wrong or unknown token, a dead family, or a spent parent. The
       // secret is compared here in constant time before anything else is told apart.
       const found = await store.getRefreshTokenWithFamily(parsed.id)
-      if (found === null || !secretMatches(parsed.secret, found.token.secretHash)) throw invalid()
+      if (found === null || !hashesMatch(secretHash, found.token.secretHash)) throw invalid()
       if (!isLiveFamily(found, now)) throw invalid()
       const { user, login, token: parent } = found
       // Unspent, with the right secret, in a live family, yet not rotated: nothing a store

@@ -3,6 +3,7 @@
  * Every implementation passes the suite in `conformance.ts`. Times are epoch
  * milliseconds; callers pass `now` so that stores never read a clock.
  */
+import { hashesMatch } from '../crypto/opaque-token.js'
 import type { RevocationFact } from '../revocation/facts.js'
 import type { KeyStore } from '../tokens/key-store.js'
 
@@ -90,8 +91,8 @@ export interface RotatedFamily {
 /**
  * Whether a refresh token's family may still rotate at `now`: a login of kind `token`
  * of the token's own user, not revoked, before its idle and its absolute expiry, and a
- * user that still exists. Stores that check it in JavaScript use this; SQL states it
- * again (`refresh-operations.ts`), and the conformance suite holds both to it.
+ * user that still exists. Part of {@link mayRotate}; SQL states it again
+ * (`refresh-operations.ts`), and the conformance suite holds both to it.
  */
 export function isLiveFamily<F extends RefreshTokenWithFamily>(
   family: F,
@@ -106,6 +107,22 @@ export function isLiveFamily<F extends RefreshTokenWithFamily>(
     login.revokedAt === null &&
     now < login.idleExpiresAt &&
     now < login.absoluteExpiresAt
+  )
+}
+
+/**
+ * Whether `rotation` may spend the token `found`: unspent, with the presented secret's
+ * hash, in a live family. Stores that check in JavaScript use this; SQL states it again.
+ */
+export function mayRotate(
+  found: RefreshTokenWithFamily | null,
+  rotation: Rotation,
+): found is RefreshTokenWithFamily & { login: LoginRecord; user: UserRecord } {
+  return (
+    found !== null &&
+    found.token.spentAt === null &&
+    hashesMatch(rotation.secretHash, found.token.secretHash) &&
+    isLiveFamily(found, rotation.now)
   )
 }
 
@@ -165,7 +182,7 @@ export interface Store extends KeyStore {
   /**
    * Rotates atomically (one statement where the store has writable CTEs, else one
    * transaction), when the parent is unspent, its secret hash is `secretHash`, and its
-   * family is live at `now` (see {@link isLiveFamily}): spends the parent (one conditional
+   * family is live at `now` (see {@link mayRotate}): spends the parent (one conditional
    * update), inserts the child into the parent's family, and records activity on the
    * family login (`last_seen_at = now`, `idle_expires_at = min(now + idleMs, absolute
    * expiry)`, unless it was revoked meanwhile). Returns the family as it stands after the

@@ -1,6 +1,5 @@
 import type { RevocationFact } from '../revocation/facts.js'
-import { hashesMatch } from '../crypto/opaque-token.js'
-import { isLiveFamily } from './contract.js'
+import { mayRotate } from './contract.js'
 import type {
   LoginRecord,
   RateLimitHit,
@@ -236,14 +235,12 @@ export function memoryStore(): Store {
         )
       }),
 
-    rotateRefreshToken: ({ parentId, secretHash, child, now, idleMs }) =>
+    rotateRefreshToken: (rotation) =>
       run(() => {
         // Synchronous from check to write: the memory store's transaction.
-        const family = familyOf(parentId)
-        if (family === null || family.token.spentAt !== null) return null
-        if (!hashesMatch(secretHash, family.token.secretHash) || !isLiveFamily(family, now)) {
-          return null
-        }
+        const family = familyOf(rotation.parentId)
+        if (!mayRotate(family, rotation)) return null
+        const { child, now, idleMs } = rotation
         const { token: parent, login } = family
         if (refreshTokens.has(child.id)) throw new Error('A refresh token with this id exists')
         parent.spentAt = now

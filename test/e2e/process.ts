@@ -29,23 +29,18 @@ export function runCli(
   signal?: { when: RegExp; send: NodeJS.Signals },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawnCli(args, env)
-  let stdout = ''
-  let stderr = ''
+  const output = { stdout: '', stderr: '' }
   let signalled = false
-  const sendOnMatch = () => {
-    if (signal === undefined || signalled || !signal.when.test(stdout + stderr)) return
-    signalled = true
-    child.kill(signal.send)
+  for (const stream of ['stdout', 'stderr'] as const) {
+    child[stream]?.on('data', (chunk: Buffer) => {
+      output[stream] += chunk.toString()
+      if (signal === undefined || signalled) return
+      if (!signal.when.test(output.stdout + output.stderr)) return
+      signalled = true
+      child.kill(signal.send)
+    })
   }
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString()
-    sendOnMatch()
-  })
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-    sendOnMatch()
-  })
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, ...output })))
 }
 
 /** Longer than the server's own stop deadline (drain timeout + 5 s, 15 s by default). */

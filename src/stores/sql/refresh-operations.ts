@@ -1,7 +1,6 @@
 import { CompiledQuery, sql } from 'kysely'
 import type { InferResult, Kysely, Selectable } from 'kysely'
-import { hashesMatch } from '../../crypto/opaque-token.js'
-import { isLiveFamily } from '../contract.js'
+import { mayRotate } from '../contract.js'
 import type { RefreshTokenWithFamily, RotatedFamily, Rotation, Store } from '../contract.js'
 import { toLogin, toRefreshToken, toRefreshTokenRow, toUser } from './schema.js'
 import type { Database, LoginsTable, RefreshTokensTable, UsersTable } from './schema.js'
@@ -98,11 +97,11 @@ const aliasedText = (table: string, columns: readonly string[], prefix: string) 
 
 /**
  * A whole rotation in one statement (`writableCtes`): the family read with every check of
- * `isLiveFamily` and the secret hash, the conditional spend, the child's insert and the
- * login's touch, on one snapshot. The spend re-checks `spent_at is null` on the row it
- * locks, so of concurrent rotations one wins; a loser writes nothing. The touch skips a
- * login revoked meanwhile, which then comes back `null`. One round trip, where reading the
- * family first and rotating after took two.
+ * `mayRotate`, the conditional spend, the child's insert and the login's touch, on one
+ * snapshot. The spend re-checks `spent_at is null` on the row it locks, so of concurrent
+ * rotations one wins; a loser writes nothing. The touch skips a login revoked meanwhile,
+ * which then comes back `null`. One round trip, where reading the family first and
+ * rotating after took two.
  */
 function rotation({ parentId, secretHash, child, now, idleMs }: Rotation) {
   return sql<FamilyColumns>`
@@ -216,13 +215,10 @@ export function refreshOperations(
           const row = rows[0]
           return row === undefined ? null : familyOf(row)
         }
-        const { parentId, secretHash, child, now, idleMs } = request
+        const { parentId, child, now, idleMs } = request
         return db.transaction().execute(async (trx) => {
           const found = await readFamily(trx, parentId)
-          if (found === null || found.token.spentAt !== null) return null
-          if (!hashesMatch(secretHash, found.token.secretHash) || !isLiveFamily(found, now)) {
-            return null
-          }
+          if (!mayRotate(found, request)) return null
           // The conditional update is the whole race: on any dialect, of concurrent
           // rotations of one parent only one sees `spent_at is null` and changes a row.
           const spent = await trx
