@@ -9,6 +9,8 @@ import { machine } from './load.js'
 
 const ISSUER = 'https://auth.example.com'
 const PASSWORD = 'correct horse battery staple, bench edition'
+/** Tokens in the cache for the busy-node row: its default bound. */
+const CACHED_MANY = 10_000
 
 async function perCall(run: () => Promise<unknown>, calls = 200_000): Promise<number> {
   for (let i = 0; i < 20_000; i++) await run()
@@ -44,10 +46,11 @@ export async function runAuthenticateBench(): Promise<void> {
   await post('/auth/signup', { email, password: PASSWORD })
   const session = await post('/auth/login', { email, password: PASSWORD })
   const cookie = session.headers.getSetCookie()[0]!.split(';')[0]!
+  type Tokens = { access_token: string; refresh_token: string }
   const token = (
-    (await (await post('/auth/login', { email, password: PASSWORD, mode: 'token' })).json()) as {
-      access_token: string
-    }
+    (await (
+      await post('/auth/login', { email, password: PASSWORD, mode: 'token' })
+    ).json()) as Tokens
   ).access_token
   const browser = { cookie, host: 'auth.example.com', accept: '*/*', 'user-agent': 'bench' }
   const api = { authorization: `Bearer ${token}`, host: 'auth.example.com', accept: '*/*' }
@@ -82,6 +85,26 @@ export async function runAuthenticateBench(): Promise<void> {
       ),
     ],
   ]
+  // A busy node answers many credentials in turn: here every access token of ten thousand
+  // refreshes (each cached when issued, and still valid), asked for one after the other.
+  let chain = (await (
+    await post('/auth/login', { email, password: PASSWORD, mode: 'token' })
+  ).json()) as Tokens
+  const busy: ReturnType<typeof credentialRequest>[] = []
+  for (let i = 0; i < CACHED_MANY; i++) {
+    chain = (await (
+      await post('/auth/refresh', { refresh_token: chain.refresh_token })
+    ).json()) as Tokens
+    busy.push(credentialRequest('GET', { ...api, authorization: `Bearer ${chain.access_token}` }))
+  }
+  if (busy.some((request) => latchkey.peek(request) === undefined)) {
+    throw new Error('a refreshed access token is not cached')
+  }
+  let next = 0
+  rows.push([
+    `\`peek\`, Bearer JWT, ${CACHED_MANY.toLocaleString('en')} cached tokens in turn`,
+    perSyncCall(() => latchkey.peek(busy[next++ % CACHED_MANY]!)),
+  ])
   await latchkey.close()
   console.log(`\n## peek() and authenticate() on a cached credential, in-process (${machine()})`)
   console.log('| call | µs per call |\n|---|---:|')

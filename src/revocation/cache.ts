@@ -34,8 +34,20 @@ export interface CacheEntry<V> {
  */
 const HASHED_TAIL = 16
 
-/** An entry as kept: with the exact credential it was filled for. */
-interface Kept<V> extends CacheEntry<V> {
+/**
+ * An entry as kept: with the exact credential it was filled for. Built field by field in
+ * `fill`, so that all entries share one V8 hidden class. `{ ...entry, key }` (a spread, then
+ * a property the source lacks) gave every object a class of its own on Node 20: the loads
+ * in `get` went megamorphic and, with thousands of entries, missed V8's lookup cache.
+ * `peek` over 10,000 cached tokens in turn took 2.3 µs a call that way, 1.1 µs this way
+ * (`npm run bench -- authenticate`).
+ */
+interface Kept<V> {
+  value: V
+  userId: string
+  loginId: string
+  jti: string | undefined
+  expiresAt: number
   key: string
 }
 
@@ -94,7 +106,14 @@ export class CredentialCache<V> {
     // Another credential with the same tail, however unlikely, is only displaced.
     const at = slot(key)
     this.#entries.delete(at)
-    this.#entries.set(at, { ...entry, key, expiresAt })
+    this.#entries.set(at, {
+      value: entry.value,
+      userId: entry.userId,
+      loginId: entry.loginId,
+      jti: entry.jti,
+      expiresAt,
+      key,
+    })
     if (this.#entries.size > this.#maxEntries) {
       const oldest = this.#entries.keys().next()
       if (oldest.done !== true) this.#entries.delete(oldest.value)
