@@ -33,6 +33,14 @@ export interface RefreshTokens {
   rotate(token: string): Promise<IssuedTokens>
 }
 
+/**
+ * How long after its last renewal a family's login is renewed again by a rotation: a tenth
+ * of the idle window, the rule sessions follow, and at most an hour, so that a login's
+ * last-seen time stays right to the hour. A client refreshing every 10 minutes writes its
+ * login on one rotation in six; its idle expiry is never more than this short of exact.
+ */
+const renewalIntervalMs = (idleMs: number) => Math.min(idleMs / 10, 60 * 60_000)
+
 const invalid = () =>
   new AuthError('invalid_refresh_token', 'The refresh token is invalid, expired or revoked.')
 
@@ -102,10 +110,11 @@ export function createRefreshTokens(deps: {
         child: { id: child.id, secretHash: child.secretHash },
         now,
         idleMs: config.idleMs,
+        renewIfSeenBefore: now - renewalIntervalMs(config.idleMs),
       })
       if (rotated !== null) {
         const { user, login } = rotated
-        // The touch skips a login revoked after the store's check: then there is none.
+        // A renewal skips a login revoked after the store's check: then there is none.
         if (login === null || user === null || login.revokedAt !== null) throw invalid()
         events.emit('refresh', { userId: user.id, loginId: login.id })
         return issued(user, login, child.token, mark)

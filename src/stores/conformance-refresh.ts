@@ -53,11 +53,22 @@ export function refreshConformanceTests(store: () => Store): void {
     }
   }
 
-  /** Rotates `parent` presenting its own secret hash, unless `fields` say otherwise. */
+  /**
+   * Rotates `parent` presenting its own secret hash, renewing a login last seen before
+   * `now`, unless `fields` say otherwise.
+   */
   const rotate = (parent: RefreshTokenRecord, now: number, fields: Partial<Rotation> = {}) => {
     const child = { id: randomUUID(), secretHash: new Uint8Array(randomBytes(32)) }
     const rotation = { parentId: parent.id, secretHash: parent.secretHash, child, now }
-    return { child, rotated: store().rotateRefreshToken({ ...rotation, idleMs: DAY, ...fields }) }
+    const defaults = { idleMs: DAY, renewIfSeenBefore: now }
+    return { child, rotated: store().rotateRefreshToken({ ...rotation, ...defaults, ...fields }) }
+  }
+
+  /** A stored token that must exist. */
+  async function stored(id: string): Promise<RefreshTokenRecord> {
+    const token = await store().getRefreshToken(id)
+    assert.ok(token !== null)
+    return token
   }
 
   const plain = (token: RefreshTokenRecord | null) =>
@@ -116,13 +127,13 @@ export function refreshConformanceTests(store: () => Store): void {
       assert.deepEqual(plain(await store().getRefreshToken(first.id)), plain(first))
     })
 
-    it('rotation spends the parent, stores the child in its family and touches the login', async () => {
+    it('rotation spends the parent, stores the child in its family and renews the login', async () => {
       const { login, first } = await givenFamily()
       const user = await store().getUserById(login.userId)
       const now = T0 + MINUTE
       const { child, rotated } = rotate(first, now, { idleMs: 7 * DAY })
       const touched = { ...login, lastSeenAt: now, idleExpiresAt: now + 7 * DAY }
-      assert.deepEqual(await rotated, { login: touched, user })
+      assert.deepEqual(await rotated, { login: touched, user, renewed: true })
       assert.deepEqual(plain(await store().getRefreshToken(first.id)), {
         ...plain(first),
         spentAt: now,
@@ -138,6 +149,26 @@ export function refreshConformanceTests(store: () => Store): void {
         childId: null,
       })
       assert.deepEqual(await store().getLogin(login.id), touched)
+    })
+
+    it('rotation leaves a login seen since `renewIfSeenBefore` as it is', async () => {
+      const { login, first } = await givenFamily()
+      const user = await store().getUserById(login.userId)
+      const now = T0 + MINUTE
+      // Last seen at T0 exactly: not before T0, so no renewal.
+      const { child, rotated } = rotate(first, now, { idleMs: 7 * DAY, renewIfSeenBefore: T0 })
+      assert.deepEqual(await rotated, { login, user, renewed: false })
+      assert.equal((await store().getRefreshToken(first.id))?.childId, child.id)
+      assert.equal((await store().getRefreshToken(child.id))?.familyId, login.id)
+      assert.deepEqual(await store().getLogin(login.id), login)
+      // The child renews once the login counts as seen long enough ago.
+      const next = rotate(await stored(child.id), now + 1, {
+        idleMs: 7 * DAY,
+        renewIfSeenBefore: T0 + 1,
+      })
+      const renewed = { ...login, lastSeenAt: now + 1, idleExpiresAt: now + 1 + 7 * DAY }
+      assert.deepEqual(await next.rotated, { login: renewed, user, renewed: true })
+      assert.deepEqual(await store().getLogin(login.id), renewed)
     })
 
     it('rotation never moves the idle expiry past the absolute one', async () => {

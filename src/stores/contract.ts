@@ -80,12 +80,19 @@ export interface Rotation {
   now: number
   /** How far activity pushes the family's idle expiry; never past its absolute one. */
   idleMs: number
+  /**
+   * Activity is written only to a login last seen before this time (epoch ms), so that a
+   * family renews its idle expiry once in a while rather than on every rotation.
+   */
+  renewIfSeenBefore: number
 }
 
 /** The family of a rotated token, as the rotation left it. */
 export interface RotatedFamily {
   login: LoginRecord | null
   user: UserRecord | null
+  /** Whether the rotation wrote the login's activity: a copy of the login is now stale. */
+  renewed: boolean
 }
 
 /**
@@ -183,10 +190,11 @@ export interface Store extends KeyStore {
    * Rotates atomically (one statement where the store has writable CTEs, else one
    * transaction), when the parent is unspent, its secret hash is `secretHash`, and its
    * family is live at `now` (see {@link mayRotate}): spends the parent (one conditional
-   * update), inserts the child into the parent's family, and records activity on the
-   * family login (`last_seen_at = now`, `idle_expires_at = min(now + idleMs, absolute
-   * expiry)`, unless it was revoked meanwhile). Returns the family as it stands after the
-   * write, to be checked once more (a revocation may land in between); `null` when the
+   * update), inserts the child into the parent's family and, when the family login was
+   * last seen before `renewIfSeenBefore`, records activity on it (`last_seen_at = now`,
+   * `idle_expires_at = min(now + idleMs, absolute expiry)`, unless it was revoked
+   * meanwhile: the login is then `null`). Returns the family as it stands after the write,
+   * to be checked once more (a revocation may land in between); `null` when the
    * parent was not spent by this call, having written nothing. Concurrent rotations of one
    * parent leave exactly one child. A caller that gets `null` reads the family to tell an
    * invalid token, a dead family, a retry and a reuse apart.

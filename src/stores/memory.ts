@@ -254,9 +254,12 @@ export function memoryStore(): Store {
           spentAt: null,
           childId: null,
         })
-        login.lastSeenAt = now
-        login.idleExpiresAt = Math.min(now + idleMs, login.absoluteExpiresAt)
-        return { login: copyLogin(login), user: copyUser(family.user) }
+        const renewed = login.lastSeenAt < rotation.renewIfSeenBefore
+        if (renewed) {
+          login.lastSeenAt = now
+          login.idleExpiresAt = Math.min(now + idleMs, login.absoluteExpiresAt)
+        }
+        return { login: copyLogin(login), user: copyUser(family.user), renewed }
       }),
 
     deleteExpired: (now) =>

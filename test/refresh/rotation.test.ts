@@ -153,6 +153,34 @@ describe('refresh expiry', () => {
     ])
   })
 
+  it('renews the family login at most once an hour, or a tenth of a shorter idle window', async () => {
+    const MINUTE = 60 * SECOND
+    const { h, token } = await tokenUser()
+    const login = () => h.store.getLogin(token.loginId)
+    const before = await login()
+    h.clock.advance(59 * MINUTE)
+    const child = await refreshed(h, token.refreshToken)
+    assert.deepEqual(await login(), before)
+    h.clock.advance(2 * MINUTE)
+    const grandchild = await refreshed(h, child.refresh_token!)
+    assert.equal((await login())?.lastSeenAt, h.clock())
+    assert.equal((await login())?.idleExpiresAt, h.clock() + 7 * DAY)
+    // Each answer's access token names the same login, renewed or not.
+    assert.equal(claimsOf(child.access_token).sid, token.loginId)
+    assert.equal(claimsOf(grandchild.access_token).sid, token.loginId)
+
+    const short = await tokenUser(
+      harness({ tokens: { refresh: { idleMs: 60 * MINUTE, absoluteMs: 2 * 60 * MINUTE } } }),
+    )
+    const shortLogin = () => short.h.store.getLogin(short.token.loginId)
+    short.h.clock.advance(5 * MINUTE)
+    const next = await refreshed(short.h, short.token.refreshToken)
+    assert.equal((await shortLogin())?.lastSeenAt, short.h.clock() - 5 * MINUTE)
+    short.h.clock.advance(2 * MINUTE)
+    await refreshed(short.h, next.refresh_token!)
+    assert.equal((await shortLogin())?.idleExpiresAt, short.h.clock() + 60 * MINUTE)
+  })
+
   it('honours configured lifetimes and refuses bad ones', async () => {
     const { h, token } = await tokenUser(
       harness({ tokens: { refresh: { idleMs: 3600_000, absoluteMs: 2 * 3600_000 } } }),

@@ -200,15 +200,26 @@ if (serviceAvailable('redis', await redisUnreachable())) {
         childId: null,
       }
       await store.createRefreshToken(parent)
-      const rotated = await store.rotateRefreshToken({
-        parentId: parent.id,
-        secretHash: parent.secretHash,
-        child: { id: randomUUID(), secretHash: new Uint8Array(32) },
-        now: T0 + 4,
-        idleMs: 50 * MINUTE,
-      })
-      assert.equal(rotated?.login?.id, family.id)
+      const rotate = (from: { id: string; secretHash: Uint8Array }, now: number) => {
+        const child = { id: randomUUID(), secretHash: new Uint8Array(32).fill(now % 256) }
+        const rotation = { parentId: from.id, secretHash: from.secretHash, child, now }
+        // The family was last seen at T0: renewed if the rotation asks from T0 + 1 on.
+        const rotated = store.rotateRefreshToken({
+          ...rotation,
+          idleMs: 50 * MINUTE,
+          renewIfSeenBefore: T0 + 1,
+        })
+        return { child, rotated }
+      }
+      const first = rotate(parent, T0 + 4)
+      assert.equal((await first.rotated)?.login?.id, family.id)
       assert.ok(await buried(keys.login(family.id)))
+      assert.equal((await store.getLogin(family.id))?.lastSeenAt, T0 + 4)
+      // Seen since: the rotation writes no activity, and the copy stays.
+      await warm()
+      const second = rotate(first.child, T0 + 5)
+      assert.equal((await second.rotated)?.renewed, false)
+      assert.ok(!(await buried(keys.login(family.id))))
       assert.equal((await store.getLogin(family.id))?.lastSeenAt, T0 + 4)
 
       await warm()

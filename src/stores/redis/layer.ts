@@ -187,13 +187,14 @@ export function redisLayer(store: Store, options: RedisLayerOptions): Store {
       writing(store.updatePasswordHash(userId, passwordHash, now), () => [keys.user(userId)], [
         keys.user(userId),
       ]),
-    // The store touches the family login. Should the write fail, which login it may have
-    // touched is unknown here: its copy then keeps the activity before this rotation, an
-    // earlier idle expiry, until it expires (it can refuse early, never accept late).
+    // The store renews the family login now and then; the copy goes when it did. Should
+    // the write fail, which login it may have renewed is unknown here: its copy then keeps
+    // the activity before this rotation, an earlier idle expiry, until it expires (it can
+    // refuse early, never accept late).
     rotateRefreshToken: (rotation) =>
       writing(
         store.rotateRefreshToken(rotation),
-        (rotated) => (rotated?.login ? [keys.login(rotated.login.id)] : []),
+        (rotated) => (rotated?.renewed && rotated.login ? [keys.login(rotated.login.id)] : []),
         [],
       ),
     denyToken: (jti, expiresAt) =>

@@ -115,6 +115,7 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
             child: { id: child, secretHash: token(child, now).secretHash },
             now,
             idleMs: HOUR,
+            renewIfSeenBefore: now,
           })
           assert.ok(await store.rotateRefreshToken(rotation('parent', 'child', T0 + 1)))
           const read = async () => (await store.getRefreshTokenWithFamily('child'))?.token.id
@@ -130,7 +131,7 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
             assert.match(rows[0]!.statement, /^select .* from "refresh_tokens" left join "logins"/)
             assert.match(
               rows[1]!.statement,
-              /with parent as \(\s*select t\.id\s+from refresh_tokens/,
+              /with parent as \(\s*select t\.id, l\.last_seen_at < \$1 as renewal_due,/,
             )
           } else {
             assert.deepEqual(rows, [])

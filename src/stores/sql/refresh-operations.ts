@@ -95,18 +95,22 @@ const base64url = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url'
 const aliasedText = (table: string, columns: readonly string[], prefix: string) =>
   columns.map((column) => `${table}.${column} as ${prefix}${column}`).join(', ')
 
+/** The prefix of the family login's columns as the rotation read them, before any write. */
+const SEEN_PREFIX = 'seen_'
+
 /**
  * A whole rotation in one statement (`writableCtes`): the family read with every check of
- * `mayRotate`, the conditional spend, the child's insert and the login's touch, on one
- * snapshot. The spend re-checks `spent_at is null` on the row it locks, so of concurrent
- * rotations one wins; a loser writes nothing. The touch skips a login revoked meanwhile,
- * which then comes back `null`. One round trip, where reading the family first and
- * rotating after took two.
+ * `mayRotate`, the conditional spend, the child's insert and, when due, the login's
+ * renewal, on one snapshot. The spend re-checks `spent_at is null` on the row it locks, so
+ * of concurrent rotations one wins; a loser writes nothing. The renewal skips a login
+ * revoked meanwhile, which then comes back `null`. One round trip, where reading the
+ * family first and rotating after took two.
  */
-function rotation({ parentId, secretHash, child, now, idleMs }: Rotation) {
+function rotation({ parentId, secretHash, child, now, idleMs, renewIfSeenBefore }: Rotation) {
   return sql<FamilyColumns>`
     with parent as (
-      select t.id
+      select t.id, l.last_seen_at < ${renewIfSeenBefore} as renewal_due,
+        ${sql.raw(aliasedText('l', LOGIN_COLUMNS, SEEN_PREFIX))}
       from refresh_tokens t
       join logins l on l.id = t.family_id
       join users u on u.id = l.user_id
@@ -123,25 +127,46 @@ function rotation({ parentId, secretHash, child, now, idleMs }: Rotation) {
         (id, family_id, user_id, secret_hash, created_at, spent_at, child_id)
       select ${child.id}, family_id, user_id, ${base64url(child.secretHash)}, ${now}, null, null
       from spent
-    ), touched as (
+    ), renewed as (
       update logins l
       set last_seen_at = ${now}, idle_expires_at = least(${now + idleMs}, l.absolute_expires_at)
       from spent
       where l.id = spent.family_id and l.revoked_at is null
+        and l.last_seen_at < ${renewIfSeenBefore}
       returning ${sql.raw(LOGIN_COLUMNS.map((column) => `l.${column}`).join(', '))}
     )
-    select ${sql.raw(aliasedText('touched', LOGIN_COLUMNS, LOGIN_PREFIX))},
+    select ${sql.raw(aliasedText('renewed', LOGIN_COLUMNS, LOGIN_PREFIX))},
+      parent.renewal_due,
+      ${sql.raw(LOGIN_COLUMNS.map((column) => `parent.${SEEN_PREFIX}${column}`).join(', '))},
       ${sql.raw(aliasedText('users', USER_COLUMNS, USER_PREFIX))}
     from spent
-    left join touched on true
+    join parent on true
+    left join renewed on true
     left join users on users.id = spent.user_id`
+}
+
+/**
+ * The family as the rotation statement left it: the renewed login, else the login as it
+ * read it, or `null` when a renewal was due and found the login revoked meanwhile.
+ */
+function rotatedOf(row: FamilyColumns): RotatedFamily {
+  const renewed = row[`${LOGIN_PREFIX}id`] !== null
+  const seen =
+    row['renewal_due'] === true ? null : unaliased<LoginsTable>(row, LOGIN_COLUMNS, SEEN_PREFIX)
+  const login = renewed ? unaliased<LoginsTable>(row, LOGIN_COLUMNS, LOGIN_PREFIX) : seen
+  const user = unaliased<UsersTable>(row, USER_COLUMNS, USER_PREFIX)
+  return {
+    login: login === null ? null : toLogin(login),
+    user: user === null ? null : toUser(user),
+    renewed,
+  }
 }
 
 /** A row with a login's columns and a user's, prefixed, either may be null. */
 type FamilyColumns = Record<string, unknown>
 
 /** The login and user of a joined row; `null` for a table the join did not find. */
-function familyOf(row: FamilyColumns): RotatedFamily {
+function familyOf(row: FamilyColumns): Omit<RotatedFamily, 'renewed'> {
   const login = unaliased<LoginsTable>(row, LOGIN_COLUMNS, LOGIN_PREFIX)
   const user = unaliased<UsersTable>(row, USER_COLUMNS, USER_PREFIX)
   return {
@@ -181,7 +206,7 @@ export function refreshOperations(
     // The statement's text does not depend on the values it is compiled with.
     const none = new Uint8Array()
     const empty = { parentId: '', secretHash: none, child: { id: '', secretHash: none } }
-    options.prepare(rotation({ ...empty, now: 0, idleMs: 0 }).compile(db).sql)
+    options.prepare(rotation({ ...empty, now: 0, idleMs: 0, renewIfSeenBefore: 0 }).compile(db).sql)
   }
 
   /** The token, its login and its user, decoded from the family read's row. */
@@ -213,9 +238,9 @@ export function refreshOperations(
         if (options.writableCtes) {
           const { rows } = await rotation(request).execute(db)
           const row = rows[0]
-          return row === undefined ? null : familyOf(row)
+          return row === undefined ? null : rotatedOf(row)
         }
-        const { parentId, child, now, idleMs } = request
+        const { parentId, child, now, idleMs, renewIfSeenBefore } = request
         return db.transaction().execute(async (trx) => {
           const found = await readFamily(trx, parentId)
           if (!mayRotate(found, request)) return null
@@ -243,13 +268,14 @@ export function refreshOperations(
               }),
             )
             .execute()
+          if (login.lastSeenAt >= renewIfSeenBefore) return { login, user, renewed: false }
           const idleExpiresAt = Math.min(now + idleMs, login.absoluteExpiresAt)
           await trx
             .updateTable('logins')
             .set({ last_seen_at: now, idle_expires_at: idleExpiresAt })
             .where('id', '=', login.id)
             .execute()
-          return { login: { ...login, lastSeenAt: now, idleExpiresAt }, user }
+          return { login: { ...login, lastSeenAt: now, idleExpiresAt }, user, renewed: true }
         })
       }),
   }
