@@ -101,7 +101,8 @@ export function createRefreshTokens(deps: {
       const parsed = parseOpaqueToken(presented)
       if (parsed === null) throw invalid()
       // The common case in one step (one statement on Postgres): the store checks the
-      // secret and the family, spends the parent, stores the child and touches the login.
+      // secret and the family, spends the parent, stores the child and, when due, renews
+      // the login.
       const secretHash = hashSecret(parsed.secret)
       const child = newToken()
       const rotated = await store.rotateRefreshToken({

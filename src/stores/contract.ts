@@ -133,6 +133,20 @@ export function mayRotate(
   )
 }
 
+/**
+ * The activity `rotation` writes on the family login, or `null` when it was seen recently
+ * enough (see {@link Rotation.renewIfSeenBefore}). Stores that renew in JavaScript use
+ * this; SQL states it again.
+ */
+export function renewalOf(
+  login: LoginRecord,
+  rotation: Rotation,
+): Pick<LoginRecord, 'lastSeenAt' | 'idleExpiresAt'> | null {
+  if (login.lastSeenAt >= rotation.renewIfSeenBefore) return null
+  const { now, idleMs } = rotation
+  return { lastSeenAt: now, idleExpiresAt: Math.min(now + idleMs, login.absoluteExpiresAt) }
+}
+
 /** The state of a fixed-window counter after one hit. */
 export interface RateLimitHit {
   count: number

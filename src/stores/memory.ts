@@ -1,5 +1,5 @@
 import type { RevocationFact } from '../revocation/facts.js'
-import { mayRotate } from './contract.js'
+import { mayRotate, renewalOf } from './contract.js'
 import type {
   LoginRecord,
   RateLimitHit,
@@ -240,7 +240,7 @@ export function memoryStore(): Store {
         // Synchronous from check to write: the memory store's transaction.
         const family = familyOf(rotation.parentId)
         if (!mayRotate(family, rotation)) return null
-        const { child, now, idleMs } = rotation
+        const { child, now } = rotation
         const { token: parent, login } = family
         if (refreshTokens.has(child.id)) throw new Error('A refresh token with this id exists')
         parent.spentAt = now
@@ -254,12 +254,9 @@ export function memoryStore(): Store {
           spentAt: null,
           childId: null,
         })
-        const renewed = login.lastSeenAt < rotation.renewIfSeenBefore
-        if (renewed) {
-          login.lastSeenAt = now
-          login.idleExpiresAt = Math.min(now + idleMs, login.absoluteExpiresAt)
-        }
-        return { login: copyLogin(login), user: copyUser(family.user), renewed }
+        const renewal = renewalOf(login, rotation)
+        if (renewal !== null) Object.assign(login, renewal)
+        return { login: copyLogin(login), user: copyUser(family.user), renewed: renewal !== null }
       }),
 
     deleteExpired: (now) =>

@@ -1,6 +1,6 @@
 import { CompiledQuery, sql } from 'kysely'
 import type { InferResult, Kysely, Selectable } from 'kysely'
-import { mayRotate } from '../contract.js'
+import { mayRotate, renewalOf } from '../contract.js'
 import type { RefreshTokenWithFamily, RotatedFamily, Rotation, Store } from '../contract.js'
 import { toLogin, toRefreshToken, toRefreshTokenRow, toUser } from './schema.js'
 import type { Database, LoginsTable, RefreshTokensTable, UsersTable } from './schema.js'
@@ -151,23 +151,20 @@ function rotation({ parentId, secretHash, child, now, idleMs, renewIfSeenBefore 
  */
 function rotatedOf(row: FamilyColumns): RotatedFamily {
   const renewed = row[`${LOGIN_PREFIX}id`] !== null
-  const seen =
-    row['renewal_due'] === true ? null : unaliased<LoginsTable>(row, LOGIN_COLUMNS, SEEN_PREFIX)
-  const login = renewed ? unaliased<LoginsTable>(row, LOGIN_COLUMNS, LOGIN_PREFIX) : seen
-  const user = unaliased<UsersTable>(row, USER_COLUMNS, USER_PREFIX)
-  return {
-    login: login === null ? null : toLogin(login),
-    user: user === null ? null : toUser(user),
-    renewed,
-  }
+  const { login, user } = familyOf(row, renewed ? LOGIN_PREFIX : SEEN_PREFIX)
+  const revokedMeanwhile = !renewed && row['renewal_due'] === true
+  return { login: revokedMeanwhile ? null : login, user, renewed }
 }
 
 /** A row with a login's columns and a user's, prefixed, either may be null. */
 type FamilyColumns = Record<string, unknown>
 
-/** The login and user of a joined row; `null` for a table the join did not find. */
-function familyOf(row: FamilyColumns): Omit<RotatedFamily, 'renewed'> {
-  const login = unaliased<LoginsTable>(row, LOGIN_COLUMNS, LOGIN_PREFIX)
+/**
+ * The login (its columns under `loginPrefix`) and user of a joined row; `null` for a table
+ * the join did not find.
+ */
+function familyOf(row: FamilyColumns, loginPrefix = LOGIN_PREFIX): Omit<RotatedFamily, 'renewed'> {
+  const login = unaliased<LoginsTable>(row, LOGIN_COLUMNS, loginPrefix)
   const user = unaliased<UsersTable>(row, USER_COLUMNS, USER_PREFIX)
   return {
     login: login === null ? null : toLogin(login),
@@ -240,7 +237,7 @@ export function refreshOperations(
           const row = rows[0]
           return row === undefined ? null : rotatedOf(row)
         }
-        const { parentId, child, now, idleMs, renewIfSeenBefore } = request
+        const { parentId, child, now } = request
         return db.transaction().execute(async (trx) => {
           const found = await readFamily(trx, parentId)
           if (!mayRotate(found, request)) return null
@@ -268,14 +265,14 @@ export function refreshOperations(
               }),
             )
             .execute()
-          if (login.lastSeenAt >= renewIfSeenBefore) return { login, user, renewed: false }
-          const idleExpiresAt = Math.min(now + idleMs, login.absoluteExpiresAt)
+          const renewal = renewalOf(login, request)
+          if (renewal === null) return { login, user, renewed: false }
           await trx
             .updateTable('logins')
-            .set({ last_seen_at: now, idle_expires_at: idleExpiresAt })
+            .set({ last_seen_at: renewal.lastSeenAt, idle_expires_at: renewal.idleExpiresAt })
             .where('id', '=', login.id)
             .execute()
-          return { login: { ...login, lastSeenAt: now, idleExpiresAt }, user, renewed: true }
+          return { login: { ...login, ...renewal }, user, renewed: true }
         })
       }),
   }
