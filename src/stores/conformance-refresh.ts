@@ -171,6 +171,22 @@ export function refreshConformanceTests(store: () => Store): void {
       assert.deepEqual(await store().getLogin(login.id), renewed)
     })
 
+    it('rotation answers the login and user exactly as stored, whatever their text holds', async () => {
+      const { login, first } = await givenFamily({
+        ip: '2001:db8::1',
+        userAgent: 'Mozilla/5.0 "quoted" \\ back\\slash, tab\there, naïve ☃ 𝄞 </script>',
+      })
+      const user = await store().getUserById(login.userId)
+      const now = T0 + MINUTE
+      // Not renewed: the login is answered as the statement read it.
+      const { child, rotated } = rotate(first, now, { renewIfSeenBefore: T0 })
+      assert.deepEqual(await rotated, { login, user, renewed: false })
+      // Renewed: the same, with the two fields a renewal writes.
+      const next = rotate(await stored(child.id), now + 1, { idleMs: DAY })
+      const renewed = { ...login, lastSeenAt: now + 1, idleExpiresAt: now + 1 + DAY }
+      assert.deepEqual(await next.rotated, { login: renewed, user, renewed: true })
+    })
+
     it('rotation never moves the idle expiry past the absolute one', async () => {
       const { login, first } = await givenFamily()
       const { rotated } = rotate(first, T0 + MINUTE, { idleMs: 365 * DAY })

@@ -131,7 +131,7 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
             assert.match(rows[0]!.statement, /^select .* from "refresh_tokens" left join "logins"/)
             assert.match(
               rows[1]!.statement,
-              /with parent as \(\s*select t\.id, l\.last_seen_at < \$1 as renewal_due,/,
+              /with parent as \(\s*select t\.id, l\.last_seen_at < \$7 as renewal_due,/,
             )
           } else {
             assert.deepEqual(rows, [])

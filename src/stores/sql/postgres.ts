@@ -12,6 +12,7 @@ import type { Store } from '../contract.js'
 import { MIGRATION_TABLE, migrateToLatest } from './migrations.js'
 import type { Database } from './schema.js'
 import { sqlStore } from './sql-store.js'
+import type { SqlRunner } from './sql-store.js'
 
 /** Where the Postgres database lives. */
 export interface PostgresStoreOptions {
@@ -34,7 +35,7 @@ export type PostgresStore = Store & { readonly db: Kysely<Database> }
 /** Opens and migrates a Postgres database, then returns a store over it. */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
   const statements = new PreparedStatements()
-  const db = openKysely(options.connectionString, options.max ?? 10, statements)
+  const { db, pool } = openKysely(options.connectionString, options.max ?? 10, statements)
   try {
     await migrateLocked(db)
   } catch (error) {
@@ -44,6 +45,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const store = sqlStore(db, {
     isUnavailable: isPostgresUnavailable,
     writableCtes: true,
+    run: statements.runner(pool),
     ...(options.preparedStatements === false ? {} : { prepare: (text) => statements.add(text) }),
   })
   return { ...store, db }
@@ -51,7 +53,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
 
 /** Applies pending migrations to a Postgres database (`latchkey migrate`); returns their names. */
 export async function migratePostgres(connectionString: string): Promise<string[]> {
-  const db = openKysely(connectionString, 1)
+  const { db } = openKysely(connectionString, 1)
   try {
     return await migrateLocked(db)
   } finally {
@@ -120,13 +122,25 @@ class PreparedStatements {
       end: () => pool.end(),
     }
   }
+
+  /** Runs SQL text on a client of the pool, by name when it is registered. */
+  runner(pool: pg.Pool): SqlRunner {
+    const names = this.#names
+    return async (text, values) => {
+      const name = names.get(text)
+      const { rows } = await pool.query<Record<string, unknown>>(
+        name === undefined ? { text, values } : { name, text, values },
+      )
+      return rows
+    }
+  }
 }
 
 function openKysely(
   connectionString: string,
   max: number,
   statements = new PreparedStatements(),
-): Kysely<Database> {
+): { db: Kysely<Database>; pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString, max })
   // An idle client whose server went away emits 'error' on the pool; without a listener
   // that would crash the process. The next query reports the failure instead.
@@ -134,9 +148,10 @@ function openKysely(
   // A client that dies while checked out (a query in flight when the network goes) emits
   // 'error' too, and the pool listens only to idle ones: the query's rejection reports it.
   pool.on('connect', (client) => client.on('error', () => {}))
-  return new Kysely<Database>({
+  const db = new Kysely<Database>({
     dialect: new CurrentSchemaPostgresDialect({ pool: statements.pool(pool) }),
   })
+  return { db, pool }
 }
 
 // Kysely's Postgres introspector lists the tables of every schema, calling

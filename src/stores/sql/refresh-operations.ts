@@ -4,6 +4,7 @@ import { mayRotate, renewalOf } from '../contract.js'
 import type { RefreshTokenWithFamily, RotatedFamily, Rotation, Store } from '../contract.js'
 import { toLogin, toRefreshToken, toRefreshTokenRow, toUser } from './schema.js'
 import type { Database, LoginsTable, RefreshTokensTable, UsersTable } from './schema.js'
+import type { SqlRunner } from './sql-store.js'
 
 /** The refresh-token operations of a store. */
 export type RefreshOperations = Pick<
@@ -91,80 +92,101 @@ function familyQuery(db: Kysely<Database>, id: string) {
 type FamilyRow = InferResult<ReturnType<typeof familyQuery>>[number]
 
 const base64url = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url')
-/** `table.column as prefix_column` for each column, as SQL text (the names are constants). */
-const aliasedText = (table: string, columns: readonly string[], prefix: string) =>
-  columns.map((column) => `${table}.${column} as ${prefix}${column}`).join(', ')
-
-/** The prefix of the family login's columns as the rotation read them, before any write. */
-const SEEN_PREFIX = 'seen_'
+/**
+ * A row of `table` as one JSON object of the named columns (the names are constants). A
+ * statement answers an object per table in one column each: `pg` decodes it with
+ * `JSON.parse`, where a row of 20-odd columns cost it a row description of as many fields,
+ * and a parser and a property each, on every refresh.
+ */
+const jsonRow = (table: string, columns: readonly string[]) =>
+  `json_build_object(${columns.map((column) => `'${column}', ${table}.${column}`).join(', ')})`
 
 /**
  * A whole rotation in one statement (`writableCtes`): the family read with every check of
  * `mayRotate`, the conditional spend, the child's insert and, when due, the login's
  * renewal, on one snapshot. The spend re-checks `spent_at is null` on the row it locks, so
  * of concurrent rotations one wins; a loser writes nothing. The renewal skips a login
- * revoked meanwhile, which then comes back `null`. One round trip, where reading the
- * family first and rotating after took two.
+ * revoked meanwhile (then `renewal_due` with nothing renewed). One round trip, where
+ * reading the family first and rotating after took two. The login and user come back as
+ * read, with the two columns a renewal writes beside them. Parameters: see
+ * `rotationValues`.
  */
-function rotation({ parentId, secretHash, child, now, idleMs, renewIfSeenBefore }: Rotation) {
-  return sql<FamilyColumns>`
+const ROTATION = `
     with parent as (
-      select t.id, l.last_seen_at < ${renewIfSeenBefore} as renewal_due,
-        ${sql.raw(aliasedText('l', LOGIN_COLUMNS, SEEN_PREFIX))}
+      select t.id, l.last_seen_at < $7 as renewal_due,
+        ${jsonRow('l', LOGIN_COLUMNS)} as login, ${jsonRow('u', USER_COLUMNS)} as account
       from refresh_tokens t
       join logins l on l.id = t.family_id
       join users u on u.id = l.user_id
-      where t.id = ${parentId} and t.spent_at is null and t.secret_hash = ${base64url(secretHash)}
+      where t.id = $1 and t.spent_at is null and t.secret_hash = $2
         and l.user_id = t.user_id and l.kind = 'token' and l.revoked_at is null
-        and l.idle_expires_at > ${now} and l.absolute_expires_at > ${now}
+        and l.idle_expires_at > $3 and l.absolute_expires_at > $3
     ), spent as (
-      update refresh_tokens t set spent_at = ${now}, child_id = ${child.id}
+      update refresh_tokens t set spent_at = $3, child_id = $4
       from parent
       where t.id = parent.id and t.spent_at is null
       returning t.family_id, t.user_id
     ), inserted as (
       insert into refresh_tokens
         (id, family_id, user_id, secret_hash, created_at, spent_at, child_id)
-      select ${child.id}, family_id, user_id, ${base64url(child.secretHash)}, ${now}, null, null
+      select $4, family_id, user_id, $5, $3, null, null
       from spent
     ), renewed as (
       update logins l
-      set last_seen_at = ${now}, idle_expires_at = least(${now + idleMs}, l.absolute_expires_at)
+      set last_seen_at = $3, idle_expires_at = least($6, l.absolute_expires_at)
       from spent
-      where l.id = spent.family_id and l.revoked_at is null
-        and l.last_seen_at < ${renewIfSeenBefore}
-      returning ${sql.raw(LOGIN_COLUMNS.map((column) => `l.${column}`).join(', '))}
+      where l.id = spent.family_id and l.revoked_at is null and l.last_seen_at < $7
+      returning l.last_seen_at, l.idle_expires_at
     )
-    select ${sql.raw(aliasedText('renewed', LOGIN_COLUMNS, LOGIN_PREFIX))},
-      parent.renewal_due,
-      ${sql.raw(LOGIN_COLUMNS.map((column) => `parent.${SEEN_PREFIX}${column}`).join(', '))},
-      ${sql.raw(aliasedText('users', USER_COLUMNS, USER_PREFIX))}
+    select parent.renewal_due, parent.login, parent.account,
+      renewed.last_seen_at as renewed_last_seen_at,
+      renewed.idle_expires_at as renewed_idle_expires_at
     from spent
     join parent on true
-    left join renewed on true
-    left join users on users.id = spent.user_id`
+    left join renewed on true`
+
+/** The parameters of {@link ROTATION}, `$1` to `$7`. */
+const rotationValues = (rotation: Rotation): unknown[] => [
+  rotation.parentId,
+  base64url(rotation.secretHash),
+  rotation.now,
+  rotation.child.id,
+  base64url(rotation.child.secretHash),
+  rotation.now + rotation.idleMs,
+  rotation.renewIfSeenBefore,
+]
+
+/** A row of {@link ROTATION}. */
+interface RotationRow {
+  renewal_due: boolean
+  login: Selectable<LoginsTable>
+  account: Selectable<UsersTable>
+  renewed_last_seen_at: string | number | null
+  renewed_idle_expires_at: string | number | null
 }
 
 /**
- * The family as the rotation statement left it: the renewed login, else the login as it
- * read it, or `null` when a renewal was due and found the login revoked meanwhile.
+ * The family as the rotation statement left it: the login as read, renewed when the
+ * statement renewed it, or `null` when a renewal was due and found the login revoked
+ * meanwhile.
  */
-function rotatedOf(row: FamilyColumns): RotatedFamily {
-  const renewed = row[`${LOGIN_PREFIX}id`] !== null
-  const { login, user } = familyOf(row, renewed ? LOGIN_PREFIX : SEEN_PREFIX)
-  const revokedMeanwhile = !renewed && row['renewal_due'] === true
-  return { login: revokedMeanwhile ? null : login, user, renewed }
+function rotatedOf(row: RotationRow): RotatedFamily {
+  const user = toUser(row.account)
+  const login = toLogin(row.login)
+  if (row.renewed_last_seen_at === null) {
+    return { login: row.renewal_due ? null : login, user, renewed: false }
+  }
+  const lastSeenAt = Number(row.renewed_last_seen_at)
+  const idleExpiresAt = Number(row.renewed_idle_expires_at)
+  return { login: { ...login, lastSeenAt, idleExpiresAt }, user, renewed: true }
 }
 
 /** A row with a login's columns and a user's, prefixed, either may be null. */
 type FamilyColumns = Record<string, unknown>
 
-/**
- * The login (its columns under `loginPrefix`) and user of a joined row; `null` for a table
- * the join did not find.
- */
-function familyOf(row: FamilyColumns, loginPrefix = LOGIN_PREFIX): Omit<RotatedFamily, 'renewed'> {
-  const login = unaliased<LoginsTable>(row, LOGIN_COLUMNS, loginPrefix)
+/** The login and user of a joined row (`familyQuery`); `null` for a table the join did not find. */
+function familyOf(row: FamilyColumns): Omit<RotatedFamily, 'renewed'> {
+  const login = unaliased<LoginsTable>(row, LOGIN_COLUMNS, LOGIN_PREFIX)
   const user = unaliased<UsersTable>(row, USER_COLUMNS, USER_PREFIX)
   return {
     login: login === null ? null : toLogin(login),
@@ -185,6 +207,8 @@ export interface RefreshOperationsOptions {
    * (Postgres; see `openPostgresStore`). The statements of every refresh are registered.
    */
   prepare?: (text: string) => void
+  /** Runs the rotation statement past Kysely (see `SqlStoreOptions.run`). */
+  run?: SqlRunner | undefined
 }
 
 /**
@@ -199,12 +223,11 @@ export function refreshOperations(
 ): RefreshOperations {
   const family = familyQuery(db, '').compile().sql
   options.prepare?.(family)
-  if (options.writableCtes && options.prepare !== undefined) {
-    // The statement's text does not depend on the values it is compiled with.
-    const none = new Uint8Array()
-    const empty = { parentId: '', secretHash: none, child: { id: '', secretHash: none } }
-    options.prepare(rotation({ ...empty, now: 0, idleMs: 0, renewIfSeenBefore: 0 }).compile(db).sql)
-  }
+  if (options.writableCtes) options.prepare?.(ROTATION)
+  const run =
+    options.run ??
+    (async (text: string, values: unknown[]) =>
+      (await db.executeQuery<FamilyColumns>(CompiledQuery.raw(text, values))).rows)
 
   /** The token, its login and its user, decoded from the family read's row. */
   async function readFamily(
@@ -233,8 +256,7 @@ export function refreshOperations(
     rotateRefreshToken: (request) =>
       guard(async () => {
         if (options.writableCtes) {
-          const { rows } = await rotation(request).execute(db)
-          const row = rows[0]
+          const row = (await run(ROTATION, rotationValues(request)))[0] as RotationRow | undefined
           return row === undefined ? null : rotatedOf(row)
         }
         const { parentId, child, now } = request

@@ -27,7 +27,18 @@ export interface SqlStoreOptions {
    * their columns are registered.
    */
   prepare?: (text: string) => void
+  /**
+   * Runs SQL text with positional parameters (`$1`…) on the driver itself, past the query
+   * builder. The rotation of every refresh takes this path where it exists (Postgres):
+   * Kysely's executor, connection provider and result mapping cost the event loop about
+   * 25 µs of a rotation's 135 (measured in-process, warm), and more when one refresh runs
+   * among hundreds of other requests.
+   */
+  run?: SqlRunner
 }
+
+/** See {@link SqlStoreOptions.run}: the rows of a statement, as the driver decodes them. */
+export type SqlRunner = (text: string, values: unknown[]) => Promise<Record<string, unknown>[]>
 
 const PROGRAMMING_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError]
 
@@ -246,6 +257,7 @@ export function sqlStore(db: Kysely<Database>, options: SqlStoreOptions = {}): S
     ...refreshOperations(db, guard, {
       writableCtes: options.writableCtes ?? false,
       prepare: options.prepare,
+      run: options.run,
     }),
 
     ...revocationOperations(db, guard),
