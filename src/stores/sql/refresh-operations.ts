@@ -214,7 +214,8 @@ export interface RefreshOperationsOptions {
 /**
  * The refresh-token operations of the SQL store, run through its `guard`. The family read
  * (Kysely took about 100 µs to build it on every call) is compiled once, here; the
- * rotation is plain SQL text. Both are registered with `prepare`.
+ * rotation is plain SQL text, run on the driver itself where the store has `run`. Both
+ * are registered with `prepare`.
  */
 export function refreshOperations(
   db: Kysely<Database>,
