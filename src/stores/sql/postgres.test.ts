@@ -196,6 +196,49 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
       }
     })
 
+    it('a rotation (run on the pool past Kysely) reports a lost network as unavailable, and rotates once it is back', async () => {
+      const schema = freshSchema('cut_rotation')
+      await createSchema(schema)
+      const target = new URL(urlFor(schema))
+      const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
+      target.host = `${proxy.host}:${proxy.port}`
+      const store = await openPostgresStore({ connectionString: target.toString(), max: 2 })
+      try {
+        const user = aUser()
+        const login = aLogin(user.id, { kind: 'token', secretHash: null })
+        await store.createUser(user)
+        await store.createLogin(login)
+        const secretHash = new Uint8Array(32).fill(7)
+        await store.createRefreshToken({
+          id: 'parent',
+          familyId: login.id,
+          userId: user.id,
+          secretHash,
+          createdAt: T0,
+          spentAt: null,
+          childId: null,
+        })
+        const rotation = {
+          parentId: 'parent',
+          secretHash,
+          child: { id: 'child', secretHash: new Uint8Array(32).fill(8) },
+          now: T0 + 1,
+          idleMs: HOUR,
+          renewIfSeenBefore: T0,
+        }
+        proxy.cut()
+        await assert.rejects(store.rotateRefreshToken(rotation), StoreUnavailableError)
+        proxy.restore()
+        // Nothing was written: the same parent rotates now.
+        const rotated = await store.rotateRefreshToken(rotation)
+        assert.equal(rotated?.login?.id, login.id)
+        assert.equal((await store.getRefreshToken('child'))?.familyId, login.id)
+      } finally {
+        await store.close()
+        await proxy.close()
+      }
+    })
+
     it('reports a missing table as a bug, not as unavailability', async () => {
       const schema = freshSchema('broken')
       await createSchema(schema)
