@@ -7,6 +7,7 @@ import { StoreUnavailableError } from '../../errors.js'
 import { storeConformanceSuite } from '../conformance.js'
 import { aLogin, aUser, HOUR, T0 } from '../fixtures.js'
 import { appliedMigrations, migrations } from './migrations.js'
+import type { Store } from '../contract.js'
 import type { Database } from './schema.js'
 import { sqlStore } from './sql-store.js'
 import { isPostgresUnavailable, migratePostgres, openPostgresStore } from './postgres.js'
@@ -31,6 +32,47 @@ function freshSchema(label: string): string {
 
 async function createSchema(schema: string): Promise<void> {
   await withAdmin((client) => client.query(`create schema "${schema}"`))
+}
+
+/** A store over a fresh schema, reached through a proxy that can cut the network. */
+async function storeBehindProxy(label: string) {
+  const schema = freshSchema(label)
+  await createSchema(schema)
+  const target = new URL(urlFor(schema))
+  const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
+  target.host = `${proxy.host}:${proxy.port}`
+  const store = await openPostgresStore({ connectionString: target.toString(), max: 2 })
+  return { store, proxy }
+}
+
+/**
+ * A user with a token login and its first refresh token, `parent`; `rotation` rotates a
+ * token created at `now - 1` (as `parent` at T0, or a child of an earlier `rotation`).
+ */
+async function tokenFamily(store: Store) {
+  const user = aUser()
+  const login = aLogin(user.id, { kind: 'token', secretHash: null })
+  await store.createUser(user)
+  await store.createLogin(login)
+  const secretHash = (createdAt: number) => new Uint8Array(32).fill(createdAt % 256)
+  await store.createRefreshToken({
+    id: 'parent',
+    familyId: login.id,
+    userId: user.id,
+    secretHash: secretHash(T0),
+    createdAt: T0,
+    spentAt: null,
+    childId: null,
+  })
+  const rotation = (parent: string, child: string, now: number) => ({
+    parentId: parent,
+    secretHash: secretHash(now - 1),
+    child: { id: child, secretHash: secretHash(now) },
+    now,
+    idleMs: HOUR,
+    renewIfSeenBefore: now,
+  })
+  return { login, rotation }
 }
 
 if (serviceAvailable('Postgres store', await postgresUnreachable())) {
@@ -95,28 +137,7 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
           preparedStatements,
         })
         try {
-          const user = aUser()
-          const login = aLogin(user.id, { kind: 'token', secretHash: null })
-          await store.createUser(user)
-          await store.createLogin(login)
-          const token = (id: string, createdAt: number) => ({
-            id,
-            familyId: login.id,
-            userId: user.id,
-            secretHash: new Uint8Array(32).fill(createdAt % 256),
-            createdAt,
-            spentAt: null,
-            childId: null,
-          })
-          await store.createRefreshToken(token('parent', T0))
-          const rotation = (parent: string, child: string, now: number) => ({
-            parentId: parent,
-            secretHash: token(parent, now - 1).secretHash,
-            child: { id: child, secretHash: token(child, now).secretHash },
-            now,
-            idleMs: HOUR,
-            renewIfSeenBefore: now,
-          })
+          const { rotation } = await tokenFamily(store)
           assert.ok(await store.rotateRefreshToken(rotation('parent', 'child', T0 + 1)))
           const read = async () => (await store.getRefreshTokenWithFamily('child'))?.token.id
           assert.equal(await read(), 'child')
@@ -175,12 +196,7 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
     })
 
     it('survives the network going away under a query in flight, and recovers', async () => {
-      const schema = freshSchema('cut')
-      await createSchema(schema)
-      const target = new URL(urlFor(schema))
-      const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
-      target.host = `${proxy.host}:${proxy.port}`
-      const store = await openPostgresStore({ connectionString: target.toString(), max: 2 })
+      const { store, proxy } = await storeBehindProxy('cut')
       try {
         // Without a listener on the checked-out client, its 'error' would end the process.
         const inFlight = sql`select pg_sleep(5)`.execute(store.db)
@@ -197,42 +213,17 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
     })
 
     it('a rotation (run on the pool past Kysely) reports a lost network as unavailable, and rotates once it is back', async () => {
-      const schema = freshSchema('cut_rotation')
-      await createSchema(schema)
-      const target = new URL(urlFor(schema))
-      const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
-      target.host = `${proxy.host}:${proxy.port}`
-      const store = await openPostgresStore({ connectionString: target.toString(), max: 2 })
+      const { store, proxy } = await storeBehindProxy('cut_rotation')
       try {
-        const user = aUser()
-        const login = aLogin(user.id, { kind: 'token', secretHash: null })
-        await store.createUser(user)
-        await store.createLogin(login)
-        const secretHash = new Uint8Array(32).fill(7)
-        await store.createRefreshToken({
-          id: 'parent',
-          familyId: login.id,
-          userId: user.id,
-          secretHash,
-          createdAt: T0,
-          spentAt: null,
-          childId: null,
-        })
-        const rotation = {
-          parentId: 'parent',
-          secretHash,
-          child: { id: 'child', secretHash: new Uint8Array(32).fill(8) },
-          now: T0 + 1,
-          idleMs: HOUR,
-          renewIfSeenBefore: T0,
-        }
+        const family = await tokenFamily(store)
+        const rotation = family.rotation('parent', 'child', T0 + 1)
         proxy.cut()
         await assert.rejects(store.rotateRefreshToken(rotation), StoreUnavailableError)
         proxy.restore()
         // Nothing was written: the same parent rotates now.
         const rotated = await store.rotateRefreshToken(rotation)
-        assert.equal(rotated?.login?.id, login.id)
-        assert.equal((await store.getRefreshToken('child'))?.familyId, login.id)
+        assert.equal(rotated?.login?.id, family.login.id)
+        assert.equal((await store.getRefreshToken('child'))?.familyId, family.login.id)
       } finally {
         await store.close()
         await proxy.close()
