@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto'
 
 /** 128-bit ids and 256-bit secrets, both from the CSPRNG, base64url without padding. */
 const ID_BYTES = 16
@@ -14,9 +14,25 @@ export interface IssuedToken {
   secretHash: Uint8Array
 }
 
+/**
+ * Bytes for ids, drawn from the CSPRNG 256 ids at a time. `randomBytes(16)` runs a native
+ * crypto job per call: 5 µs warm on the bench machine and twice that on the cold cache of a
+ * refresh, which draws two ids (the child token's and the access token's `jti`); a slice
+ * of the pool costs 0.2 µs. Node's `randomUUID` and the uuid package batch the same way.
+ * Only ids come from here, which are public once issued; secrets are drawn on their own.
+ */
+const idPool = Buffer.allocUnsafeSlow(ID_BYTES * 256)
+let idPoolOffset = idPool.length
+
 /** A random, URL-safe identifier with 128 bits of entropy. */
 export function randomId(): string {
-  return randomBytes(ID_BYTES).toString('base64url')
+  if (idPoolOffset === idPool.length) {
+    randomFillSync(idPool)
+    idPoolOffset = 0
+  }
+  const id = idPool.toString('base64url', idPoolOffset, idPoolOffset + ID_BYTES)
+  idPoolOffset += ID_BYTES
+  return id
 }
 
 /** Issues a new opaque token of the form `<id>.<secret>`. */
