@@ -3,6 +3,8 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createNodeServer } from '../src/adapters/node-http.js'
+import type { ApiRequest } from '../src/http/handler.js'
+import type { Reply } from '../src/http/responses.js'
 
 const body = JSON.stringify({ user: { id: 'u1', email: 'a@example.com' }, session: { id: 's1' } })
 const headers = { 'content-type': 'application/json', 'cache-control': 'no-store' }
@@ -14,6 +16,13 @@ function fetchHandler(request: Request): Promise<Response> {
   return Promise.resolve(new Response(body, { status: 200, headers }))
 }
 
+/** The same answer as Latchkey's handler gives it to the node:http listener. */
+function replyHandler(request: ApiRequest, pathname: string): Promise<Reply> {
+  void request.headers.get('cookie')
+  void pathname
+  return Promise.resolve({ status: 200, body, headers: { ...headers }, cookies: [] })
+}
+
 const variants: Record<string, () => ReturnType<typeof createServer>> = {
   'node:http (plain)': () =>
     createServer((req, res) => {
@@ -21,9 +30,10 @@ const variants: Record<string, () => ReturnType<typeof createServer>> = {
       res.writeHead(200, headers)
       res.end(body)
     }),
-  'Latchkey adapter (@hono/node-server)': () =>
-    createNodeServer((request) => fetchHandler(request)),
-  'Latchkey adapter, no global override': () =>
+  "Latchkey's handler (replies written directly)": () =>
+    createNodeServer(Object.assign(fetchHandler, { reply: replyHandler })),
+  'a web handler (@hono/node-server)': () => createNodeServer((request) => fetchHandler(request)),
+  'a web handler, no global override': () =>
     createNodeServer((request) => fetchHandler(request), { overrideGlobalObjects: false }),
   'naive Request/Response copy': () =>
     createServer((req, res) => {

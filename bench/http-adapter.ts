@@ -2,14 +2,16 @@ import { load, machine, spawnServer, stop } from './load.js'
 
 const VARIANTS = [
   'node:http (plain)',
-  'Latchkey adapter (@hono/node-server)',
-  'Latchkey adapter, no global override',
+  "Latchkey's handler (replies written directly)",
+  'a web handler (@hono/node-server)',
+  'a web handler, no global override',
   'naive Request/Response copy',
 ]
 
 /**
- * How much the `(Request) => Response` core costs on node:http: the same JSON answer
- * served plainly, through @hono/node-server, and through a naive copy into a Request.
+ * What the node:http adapter costs: the same JSON answer served plainly, as Latchkey's
+ * handler replies (written to node's response directly), as a `(Request) => Response`
+ * function through @hono/node-server, and through a naive copy into a Request.
  */
 export async function runAdapterBench(): Promise<void> {
   console.log('\n## HTTP adapter: one JSON response, 50 connections, autocannon in its own process')

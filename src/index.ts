@@ -42,7 +42,8 @@ export type { Caller } from './http/app.js'
 export type { ConnectionInfo } from './http/client.js'
 export type { CredentialRequest } from './http/authenticate.js'
 export type { HeaderReader } from './http/header-reader.js'
-export type { Handler } from './http/handler.js'
+export type { ApiRequest, Handler, ReplyHandler } from './http/handler.js'
+export type { Reply } from './http/responses.js'
 export type {
   LoginRecord,
   RefreshTokenRecord,

@@ -8,7 +8,7 @@ import { AuthError, ConfigError } from '../errors.js'
 import type { Caller } from '../http/app.js'
 import { readBearer } from '../http/authenticate.js'
 import type { CredentialRequest } from '../http/authenticate.js'
-import { errorResponse, secureHeaders } from '../http/responses.js'
+import { errorReply, secureReply, toResponse } from '../http/responses.js'
 import type { AccessTokenClaims } from '../tokens/claims.js'
 
 /** What a guard needs of a Latchkey: the caller behind a request (or why not), and time. */
@@ -170,9 +170,7 @@ export function tokenRefusalStyle(options: RequireTokenOptions): RefusalStyle {
  */
 export function refusal(error: unknown, style: RefusalStyle): Response {
   if (!(error instanceof AuthError)) throw error
-  const response = errorResponse(error, style.realm)
-  secureHeaders(response.headers, style.hsts)
-  return response
+  return toResponse(secureReply(errorReply(error, style.realm), style.hsts))
 }
 
 /** Whether a path (after the mount prefix) is one the Latchkey handler serves. */

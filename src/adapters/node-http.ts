@@ -1,30 +1,42 @@
 import { getRequestListener, RequestError } from '@hono/node-server'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
 import { AuthError } from '../errors.js'
 import type { CredentialRequest } from '../http/authenticate.js'
 import type { ConnectionInfo } from '../http/client.js'
-import type { Handler } from '../http/handler.js'
+import type { ApiRequest, Handler, ReplyHandler } from '../http/handler.js'
+import type { HeaderReader } from '../http/header-reader.js'
+import { errorReply, secureReply, toResponse } from '../http/responses.js'
+import type { Reply } from '../http/responses.js'
 import { headerOf, readIncoming } from './guard-node.js'
-import { errorResponse, secureHeaders } from '../http/responses.js'
+
+/** A `(Request) => Response` function of the app's own, served through @hono/node-server. */
+export type WebHandler = (request: Request, connection?: ConnectionInfo) => Promise<Response>
 
 /** Options of the node:http adapter. */
 export interface NodeServerOptions {
   /**
-   * Let @hono/node-server replace the global `Request` and `Response` with its
-   * compatible lightweight classes (its own default). A Response built from them is
-   * written to the socket without a stream round trip: about twice the throughput in
-   * `npm run bench`. Turn off when the process must keep undici's classes.
+   * For a {@link WebHandler} only: let @hono/node-server replace the global `Request` and
+   * `Response` with its compatible lightweight classes (its own default). A Response
+   * built from them is written to the socket without a stream round trip: about twice
+   * the throughput in `npm run bench`. Turn off when the process must keep undici's
+   * classes. Latchkey's own handler builds neither, and changes no global.
    */
   overrideGlobalObjects?: boolean
 }
 
 /**
- * Serves a `(Request) => Response` handler on node:http. The translation is
- * @hono/node-server's, which builds the Request lazily (see the README for the
- * measurement against plain node:http and a naive copy into a Request).
+ * Serves Latchkey's handler on node:http: its replies are written to node's response as
+ * they are, with no web `Request`, `Headers` or `Response` around them. Any other
+ * `(Request) => Response` function is served through @hono/node-server, which builds the
+ * Request lazily (see the README for the measurement against plain node:http and a naive
+ * copy into a Request).
  */
-export function createNodeServer(handler: Handler, options: NodeServerOptions = {}): Server {
+export function createNodeServer(
+  handler: Handler | WebHandler,
+  options: NodeServerOptions = {},
+): Server {
   return createServer(
     { requestTimeout: 30_000, headersTimeout: 10_000 },
     createNodeListener(handler, options),
@@ -36,25 +48,17 @@ export function createNodeServer(handler: Handler, options: NodeServerOptions = 
  * send `/auth/*`, `/.well-known/*` and `/healthz` here and keep the other routes.
  */
 export function createNodeListener(
-  handler: Handler,
+  handler: Handler | WebHandler,
   options: NodeServerOptions = {},
 ): (incoming: IncomingMessage, outgoing: ServerResponse) => void {
+  if ('reply' in handler) return replyListener(handler.reply)
   const listener = getRequestListener(
     (request, env) => handler(request, connectionOf(env.incoming)),
     {
       // A RequestError means no Request could be built (a bad Host header, a backslash
       // in the path): the client's fault, answered like any other bad input. The
       // handler itself never rejects; if it ever did, that is ours to own.
-      errorHandler: (error) => {
-        const response = errorResponse(
-          error instanceof RequestError
-            ? new AuthError('invalid_request', 'The request line or headers are malformed.')
-            : new AuthError('internal_error', 'Something went wrong on our side.'),
-          'latchkey',
-        )
-        secureHeaders(response.headers, false)
-        return response
-      },
+      errorHandler: (error) => toResponse(error instanceof RequestError ? malformed() : failed()),
       overrideGlobalObjects: options.overrideGlobalObjects ?? true,
     },
   )
@@ -62,6 +66,96 @@ export function createNodeListener(
     // The listener answers every failure itself; nothing is left to reject.
     void listener(incoming, outgoing)
   }
+}
+
+/** The answer when no request can be read from what the client sent (see `pathnameOf`). */
+const malformed = () =>
+  secureReply(
+    errorReply(
+      new AuthError('invalid_request', 'The request line or headers are malformed.'),
+      'latchkey',
+    ),
+    false,
+  )
+/** The answer when the handler itself failed: never expected, since it answers its errors. */
+const failed = () =>
+  secureReply(
+    errorReply(new AuthError('internal_error', 'Something went wrong on our side.'), 'latchkey'),
+    false,
+  )
+
+/**
+ * Latchkey's API on node:http. Profiled at one refresh per 600 requests, the web layer
+ * around a refresh (a Request and its `Headers`, a Response and its `Headers`, the
+ * listener's own bookkeeping) cost the server more than the refresh itself; see the
+ * README's benchmark notes.
+ */
+function replyListener(
+  reply: ReplyHandler,
+): (incoming: IncomingMessage, outgoing: ServerResponse) => void {
+  return (incoming, outgoing) => {
+    const head = incoming.method === 'HEAD'
+    const pathname = pathnameOf(incoming)
+    // A path that no URL could hold is the client's fault, answered like any bad input.
+    const answer =
+      pathname === null
+        ? Promise.resolve(malformed())
+        : reply(apiRequestOf(incoming), pathname, connectionOf(incoming))
+    // The handler answers every failure itself; a rejection would be ours to own.
+    answer.then(
+      (replied) => writeReply(outgoing, replied, head),
+      () => writeReply(outgoing, failed(), head),
+    )
+  }
+}
+
+/** Writes a reply as it is: its headers, its cookies, its length, its JSON. */
+function writeReply(outgoing: ServerResponse, reply: Reply, head: boolean): void {
+  const headers: OutgoingHttpHeaders = reply.headers
+  if (reply.cookies.length > 0) headers['set-cookie'] = reply.cookies
+  if (reply.body !== null) headers['content-length'] = Buffer.byteLength(reply.body)
+  try {
+    outgoing.writeHead(reply.status, headers)
+  } catch {
+    // A header value node refuses: never one a client can put there, but not a crash.
+    if (reply.status !== 500) writeReply(outgoing, failed(), head)
+    return
+  }
+  // node:http sends no content for HEAD; the length stays that of GET.
+  outgoing.end(head || reply.body === null ? undefined : reply.body)
+}
+
+/**
+ * The path of the request target, or `null` when no URL holds it: a backslash in the
+ * path, no Host, a Host that is not a host. The same checks as @hono/node-server's, so
+ * that both listeners refuse alike; an absolute-form target is taken as it is.
+ */
+function pathnameOf(incoming: IncomingMessage): string | null {
+  const target = incoming.url ?? ''
+  const backslash = target.indexOf('\\')
+  if (backslash !== -1) {
+    const query = target.indexOf('?')
+    if (query === -1 || backslash < query) return null
+  }
+  try {
+    if (target[0] !== '/' && (target.startsWith('http://') || target.startsWith('https://'))) {
+      return new URL(target).pathname
+    }
+    const host = incoming.headers.host
+    if (host === undefined || host === '') return null
+    const url = new URL(`http://${host}${target}`)
+    if (url.hostname.length !== host.length && url.hostname !== host.replace(/:\d+$/, '')) {
+      return null
+    }
+    return url.pathname
+  } catch {
+    return null
+  }
+}
+
+/** The request as the API reads it: its body comes from `connectionOf`'s reader. */
+function apiRequestOf(incoming: IncomingMessage): ApiRequest {
+  return { method: incoming.method ?? 'GET', headers: headersOf(incoming), body: null }
 }
 
 /**
@@ -87,19 +181,21 @@ function connectionOf(incoming: IncomingMessage | Http2ServerRequest): Connectio
  * `incoming.headers` merges them: cookies joined with "; ", the first Authorization kept.
  */
 export function credentialsOf(incoming: IncomingMessage): CredentialRequest {
+  return { method: incoming.method ?? 'GET', headers: headersOf(incoming) }
+}
+
+/** The headers of a node:http request as `credentialsOf` describes them. */
+function headersOf(incoming: IncomingMessage): HeaderReader {
   return {
-    method: incoming.method ?? 'GET',
-    headers: {
-      get(name) {
-        // Callers ask in lower case: no new string then.
-        const wanted = name === 'authorization' || name === 'cookie' ? name : name.toLowerCase()
-        if (wanted === 'authorization') {
-          return rawHeader(incoming.rawHeaders, wanted, 'Authorization', false)
-        }
-        if (wanted === 'cookie') return rawHeader(incoming.rawHeaders, wanted, 'Cookie', true)
-        // Others (the CSRF checks of an unsafe request) from `incoming.headers` itself.
-        return headerOf(incoming.headers, wanted)
-      },
+    get(name) {
+      // Callers ask in lower case: no new string then.
+      const wanted = name === 'authorization' || name === 'cookie' ? name : name.toLowerCase()
+      if (wanted === 'authorization') {
+        return rawHeader(incoming.rawHeaders, wanted, 'Authorization', false)
+      }
+      if (wanted === 'cookie') return rawHeader(incoming.rawHeaders, wanted, 'Cookie', true)
+      // Others (content type, CSRF checks, user agent) from `incoming.headers` itself.
+      return headerOf(incoming.headers, wanted)
     },
   }
 }

@@ -120,7 +120,7 @@ function csrfRefusal(app: App, request: CredentialRequest, caller: Caller): Auth
  * Login and sign-up carry no cookie yet, but a foreign page must not log a browser in
  * (login CSRF): a browser that says the request is cross-site is refused.
  */
-export function refuseCrossSite(app: App, request: Request): void {
+export function refuseCrossSite(app: App, request: CredentialRequest): void {
   if (requestSource(request.headers, app.config.trustedOrigins) === 'cross-site') {
     throw new AuthError('csrf_failed', 'The request does not come from a trusted origin.')
   }

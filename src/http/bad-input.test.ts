@@ -13,6 +13,8 @@ import {
   PASSWORD,
 } from '../../test/harness.js'
 import { createNodeServer } from '../adapters/node-http.js'
+import type { WebHandler } from '../adapters/node-http.js'
+import type { Handler } from './handler.js'
 import { SESSION_COOKIE } from '../sessions/cookies.js'
 import type { Store } from '../stores/contract.js'
 import { memoryStore } from '../stores/memory.js'
@@ -389,6 +391,26 @@ describe('bodies at the edge', () => {
     assert.equal(response.status, 200)
   })
 
+  // One decoder reads every body: a sequence cut off at the end of one must not reach the next.
+  it('a body that ends inside a UTF-8 sequence is refused, and the next body reads clean', async () => {
+    const f = await fixture()
+    const valid = utf8(JSON.stringify({ email: EMAIL, password: PASSWORD }))
+    const cut = Buffer.concat([valid, Buffer.from([0xe2, 0x82])])
+    const refused = await f.h.send('/auth/login', {
+      method: 'POST',
+      headers: browserHeaders(),
+      body: cut,
+    })
+    assert.equal(refused.status, 400)
+    assert.equal(((await refused.json()) as { error: string }).error, 'invalid_request')
+    const response = await f.h.send('/auth/login', {
+      method: 'POST',
+      headers: browserHeaders(),
+      body: valid,
+    })
+    assert.equal(response.status, 200)
+  })
+
   it('an endless streamed body is cut off after the limit, not read to the end', async () => {
     const f = await fixture()
     const { stream, state } = endlessStream(new Uint8Array(1024).fill(0x20))
@@ -711,190 +733,267 @@ describe('odd headers', () => {
   })
 })
 
-describe('through the node:http server', () => {
-  let f: Fixture
-  let server: ReturnType<typeof createNodeServer>
-  let port: number
-  const statuses: number[] = []
-
-  before(async () => {
-    f = await fixture()
-    server = createNodeServer(async (request, connection) => {
+/**
+ * Latchkey's handler on node:http has its replies written to node's response directly; any
+ * other function goes through @hono/node-server. Both face the same wire. Each records the
+ * statuses its handler answered.
+ */
+const nodeServers: [string, (f: Fixture, statuses: number[]) => Handler | WebHandler][] = [
+  [
+    "Latchkey's handler, its replies written directly",
+    (f, statuses) => {
+      const { handler } = f.h.latchkey
+      return Object.assign(handler.bind(null), {
+        reply: async (...args: Parameters<Handler['reply']>) => {
+          const reply = await handler.reply(...args)
+          statuses.push(reply.status)
+          return reply
+        },
+      })
+    },
+  ],
+  [
+    'a web handler around it',
+    (f, statuses) => async (request, connection) => {
       const response = await f.h.latchkey.handler(request, connection)
       statuses.push(response.status)
       return response
+    },
+  ],
+]
+
+for (const [served, serve] of nodeServers)
+  describe(`through the node:http server: ${served}`, () => {
+    let f: Fixture
+    let server: ReturnType<typeof createNodeServer>
+    let port: number
+    const statuses: number[] = []
+
+    before(async () => {
+      f = await fixture()
+      server = createNodeServer(serve(f, statuses))
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      port = (server.address() as AddressInfo).port
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    port = (server.address() as AddressInfo).port
-  })
 
-  after(async () => {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  })
-
-  /** Writes raw bytes, then reads until the server closes; returns the response text. */
-  function raw(request: string | Buffer, options: { end?: boolean } = {}): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1')
-      const chunks: Buffer[] = []
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk))
-      socket.on('error', reject)
-      socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
-      socket.write(request)
-      if (options.end !== false) socket.end()
+    after(async () => {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
     })
-  }
 
-  const statusOf = (response: string) => Number(/^HTTP\/1\.1 (\d{3}) /.exec(response)?.[1])
-
-  function assertNoServerError(response: string) {
-    const status = statusOf(response)
-    assert.ok(status >= 400 && status < 500, `a 4xx, got: ${response.slice(0, 200)}`)
-    assert.deepEqual(f.h.errors, [])
-    assert.deepEqual(f.writes, [])
-    assert.ok(statuses.every((each) => each < 500))
-  }
-
-  it('serves a normal request with the security headers', async () => {
-    const response = await fetch(`http://127.0.0.1:${port}/auth/session`, {
-      headers: { cookie: f.session.cookie },
-    })
-    assert.equal(response.status, 200)
-    assert.equal(response.headers.get('x-content-type-options'), 'nosniff')
-    assert.equal(response.headers.get('cache-control'), 'no-store')
-  })
-
-  it('an invalid Host header → 400 invalid_request with the security headers', async () => {
-    const response = await raw(
-      'GET /auth/session HTTP/1.1\r\nHost: exa mple.com\r\nConnection: close\r\n\r\n',
-    )
-    assert.equal(statusOf(response), 400)
-    assert.match(response, /"error":"invalid_request"/)
-    assert.match(response, /x-content-type-options: nosniff/i)
-    assert.match(response, /cache-control: no-store/i)
-    assertNoServerError(response)
-  })
-
-  it('a Host header that smuggles a path is refused', async () => {
-    const response = await raw(
-      'GET /session HTTP/1.1\r\nHost: auth.example.com/auth\r\nConnection: close\r\n\r\n',
-    )
-    assertNoServerError(response)
-  })
-
-  it('no Host header at all → 400', async () => {
-    const response = await raw('GET /auth/session HTTP/1.1\r\nConnection: close\r\n\r\n')
-    assert.equal(statusOf(response), 400)
-    assertNoServerError(response)
-  })
-
-  it('a backslash in the path → 400', async () => {
-    const response = await raw(
-      'GET /auth\\session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
-    )
-    assert.equal(statusOf(response), 400)
-    assertNoServerError(response)
-  })
-
-  it('an absolute-form request target to another host is not served as ours', async () => {
-    const response = await raw(
-      `POST http://evil.example/auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
-    )
-    assertNoServerError(response)
-  })
-
-  it('headers over 16 KiB → 431, never 500', async () => {
-    const response = await raw(
-      `GET /auth/session HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${'x'.repeat(20 * 1024)}\r\nConnection: close\r\n\r\n`,
-    )
-    assert.equal(statusOf(response), 431)
-    assertNoServerError(response)
-  })
-
-  it('a Cookie header over 16 KiB → 431, never 500', async () => {
-    const response = await raw(
-      `GET /auth/session HTTP/1.1\r\nHost: localhost\r\nCookie: ${f.session.cookie}; pad=${'x'.repeat(20 * 1024)}\r\nConnection: close\r\n\r\n`,
-    )
-    assert.equal(statusOf(response), 431)
-    assertNoServerError(response)
-  })
-
-  it('Content-Length together with Transfer-Encoding (smuggling) → 400', async () => {
-    const body = JSON.stringify({ email: 'smuggled@example.com', password: PASSWORD })
-    const response = await raw(
-      `POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
-    )
-    assert.equal(statusOf(response), 400)
-    assertNoServerError(response)
-  })
-
-  it('a non-numeric Content-Length on the wire → 400', async () => {
-    const response = await raw(
-      'POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{}',
-    )
-    assert.equal(statusOf(response), 400)
-    assertNoServerError(response)
-  })
-
-  it('a declared body over 16 KiB is refused with 413 before it is sent', async () => {
-    const response = await raw(
-      `POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024}\r\nConnection: close\r\n\r\n{"email":`,
-    )
-    assert.equal(statusOf(response), 413)
-    assert.match(response, /"error":"payload_too_large"/)
-    assertNoServerError(response)
-  })
-
-  it('a chunked body over 16 KiB → 413', async () => {
-    const chunk = 'x'.repeat(4096)
-    const body = Array.from({ length: 8 }, () => `1000\r\n${chunk}\r\n`).join('') + '0\r\n\r\n'
-    const response = await raw(
-      `POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`,
-    )
-    assert.equal(statusOf(response), 413)
-    assertNoServerError(response)
-  })
-
-  it('a body aborted midway writes nothing and logs nothing', async () => {
-    const before = statuses.length
-    await new Promise<void>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.write(
-          'POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"email":"aborted@example.com",',
-          () => setTimeout(() => socket.destroy(), 20),
-        )
+    /** Writes raw bytes, then reads until the server closes; returns the response text. */
+    function raw(request: string | Buffer, options: { end?: boolean } = {}): Promise<string> {
+      return new Promise((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1')
+        const chunks: Buffer[] = []
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+        socket.on('error', reject)
+        socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
+        socket.write(request)
+        if (options.end !== false) socket.end()
       })
-      socket.on('error', reject)
-      socket.on('close', () => resolve())
-    })
-    // The handler sees the aborted body and answers (to nobody); wait for that answer.
-    for (let i = 0; i < 100 && statuses.length === before; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 10))
     }
-    assert.equal(statuses.length, before + 1, 'the handler finished')
-    assert.ok(statuses.at(-1)! >= 400 && statuses.at(-1)! < 500)
-    assert.equal(await f.h.store.getUserByEmail('aborted@example.com'), null)
-    assert.deepEqual(f.writes, [])
-    assert.deepEqual(f.h.errors, [])
-  })
 
-  it('a slow body that trickles in is read as usual', async () => {
-    const body = JSON.stringify({ email: EMAIL, password: PASSWORD })
-    const response = await new Promise<string>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1')
-      const chunks: Buffer[] = []
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk))
-      socket.on('error', reject)
-      socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
-      socket.write(
-        `POST /auth/login HTTP/1.1\r\nHost: localhost\r\nOrigin: ${ISSUER}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
-      )
-      const parts = [body.slice(0, 10), body.slice(10, 30), body.slice(30)]
-      parts.forEach((part, i) => setTimeout(() => socket.write(part), 15 * (i + 1)))
+    const statusOf = (response: string) => Number(/^HTTP\/1\.1 (\d{3}) /.exec(response)?.[1])
+
+    function assertNoServerError(response: string) {
+      const status = statusOf(response)
+      assert.ok(status >= 400 && status < 500, `a 4xx, got: ${response.slice(0, 200)}`)
+      assert.deepEqual(f.h.errors, [])
+      assert.deepEqual(f.writes, [])
+      assert.ok(statuses.every((each) => each < 500))
+    }
+
+    it('serves a normal request with the security headers', async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/auth/session`, {
+        headers: { cookie: f.session.cookie },
+      })
+      assert.equal(response.status, 200)
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff')
+      assert.equal(response.headers.get('cache-control'), 'no-store')
     })
-    assert.equal(statusOf(response), 200)
-    assert.deepEqual(f.h.errors, [])
-    f.writes.length = 0
+
+    it('HEAD answers as GET does on the wire: the same headers, no content', async () => {
+      const request = (method: string) =>
+        raw(
+          `${method} /.well-known/jwks.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+        )
+      const [get, head] = [await request('GET'), await request('HEAD')]
+      // The length of GET, if HEAD gives one at all (RFC 9110 §8.6 allows either).
+      const lengthOf = (response: string) => /^content-length: (\d+)$/im.exec(response)?.[1]
+      const headersOf = (response: string) =>
+        response
+          .split('\r\n\r\n')[0]!
+          .split('\r\n')
+          .filter((line) => !/^(date|connection|keep-alive|content-length):/i.test(line))
+      assert.equal(statusOf(head), 200)
+      assert.deepEqual(headersOf(head), headersOf(get))
+      assert.match(get, /^cache-control: public/im, "the route's own cache-control")
+      assert.ok(Number(lengthOf(get)) > 0)
+      if (lengthOf(head) !== undefined) assert.equal(lengthOf(head), lengthOf(get))
+      assert.equal(head.split('\r\n\r\n')[1], '')
+      assert.deepEqual(f.h.errors, [])
+    })
+
+    it('a refusal carries its challenge and its Allow header', async () => {
+      const unauthorized = await fetch(`http://127.0.0.1:${port}/auth/session`)
+      assert.equal(unauthorized.status, 401)
+      assert.match(unauthorized.headers.get('www-authenticate') ?? '', /^Bearer realm=/)
+      const notAllowed = await fetch(`http://127.0.0.1:${port}/healthz`, { method: 'PUT' })
+      assert.equal(notAllowed.status, 405)
+      assert.equal(notAllowed.headers.get('allow'), 'GET, HEAD')
+      assert.equal(notAllowed.headers.get('x-frame-options'), 'DENY')
+    })
+
+    it('a session login sets its cookie, and logging out clears it', async () => {
+      const login = await fetch(`http://127.0.0.1:${port}/auth/login`, {
+        method: 'POST',
+        headers: browserHeaders(),
+        body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
+      })
+      assert.equal(login.status, 200)
+      const [cookie] = login.headers.getSetCookie()
+      assert.match(cookie ?? '', /^__Host-[^=]+=[^;]+; .*HttpOnly/i)
+      const { csrfToken } = (await login.json()) as { csrfToken: string }
+      const logout = await fetch(`http://127.0.0.1:${port}/auth/logout`, {
+        method: 'POST',
+        headers: browserHeaders({ cookie: cookie!.split(';')[0]!, 'x-csrf-token': csrfToken }),
+      })
+      assert.equal(logout.status, 204)
+      assert.match(logout.headers.getSetCookie()[0] ?? '', /Max-Age=0/i)
+      f.writes.length = 0
+    })
+
+    it('an invalid Host header → 400 invalid_request with the security headers', async () => {
+      const response = await raw(
+        'GET /auth/session HTTP/1.1\r\nHost: exa mple.com\r\nConnection: close\r\n\r\n',
+      )
+      assert.equal(statusOf(response), 400)
+      assert.match(response, /"error":"invalid_request"/)
+      assert.match(response, /x-content-type-options: nosniff/i)
+      assert.match(response, /cache-control: no-store/i)
+      assertNoServerError(response)
+    })
+
+    it('a Host header that smuggles a path is refused', async () => {
+      const response = await raw(
+        'GET /session HTTP/1.1\r\nHost: auth.example.com/auth\r\nConnection: close\r\n\r\n',
+      )
+      assertNoServerError(response)
+    })
+
+    it('no Host header at all → 400', async () => {
+      const response = await raw('GET /auth/session HTTP/1.1\r\nConnection: close\r\n\r\n')
+      assert.equal(statusOf(response), 400)
+      assertNoServerError(response)
+    })
+
+    it('a backslash in the path → 400', async () => {
+      const response = await raw(
+        'GET /auth\\session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+      )
+      assert.equal(statusOf(response), 400)
+      assertNoServerError(response)
+    })
+
+    it('an absolute-form request target to another host is not served as ours', async () => {
+      const response = await raw(
+        `POST http://evil.example/auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+      )
+      assertNoServerError(response)
+    })
+
+    it('headers over 16 KiB → 431, never 500', async () => {
+      const response = await raw(
+        `GET /auth/session HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${'x'.repeat(20 * 1024)}\r\nConnection: close\r\n\r\n`,
+      )
+      assert.equal(statusOf(response), 431)
+      assertNoServerError(response)
+    })
+
+    it('a Cookie header over 16 KiB → 431, never 500', async () => {
+      const response = await raw(
+        `GET /auth/session HTTP/1.1\r\nHost: localhost\r\nCookie: ${f.session.cookie}; pad=${'x'.repeat(20 * 1024)}\r\nConnection: close\r\n\r\n`,
+      )
+      assert.equal(statusOf(response), 431)
+      assertNoServerError(response)
+    })
+
+    it('Content-Length together with Transfer-Encoding (smuggling) → 400', async () => {
+      const body = JSON.stringify({ email: 'smuggled@example.com', password: PASSWORD })
+      const response = await raw(
+        `POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+      )
+      assert.equal(statusOf(response), 400)
+      assertNoServerError(response)
+    })
+
+    it('a non-numeric Content-Length on the wire → 400', async () => {
+      const response = await raw(
+        'POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{}',
+      )
+      assert.equal(statusOf(response), 400)
+      assertNoServerError(response)
+    })
+
+    it('a declared body over 16 KiB is refused with 413 before it is sent', async () => {
+      const response = await raw(
+        `POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024}\r\nConnection: close\r\n\r\n{"email":`,
+      )
+      assert.equal(statusOf(response), 413)
+      assert.match(response, /"error":"payload_too_large"/)
+      assertNoServerError(response)
+    })
+
+    it('a chunked body over 16 KiB → 413', async () => {
+      const chunk = 'x'.repeat(4096)
+      const body = Array.from({ length: 8 }, () => `1000\r\n${chunk}\r\n`).join('') + '0\r\n\r\n'
+      const response = await raw(
+        `POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`,
+      )
+      assert.equal(statusOf(response), 413)
+      assertNoServerError(response)
+    })
+
+    it('a body aborted midway writes nothing and logs nothing', async () => {
+      const before = statuses.length
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write(
+            'POST /auth/signup HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"email":"aborted@example.com",',
+            () => setTimeout(() => socket.destroy(), 20),
+          )
+        })
+        socket.on('error', reject)
+        socket.on('close', () => resolve())
+      })
+      // The handler sees the aborted body and answers (to nobody); wait for that answer.
+      for (let i = 0; i < 100 && statuses.length === before; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      assert.equal(statuses.length, before + 1, 'the handler finished')
+      assert.ok(statuses.at(-1)! >= 400 && statuses.at(-1)! < 500)
+      assert.equal(await f.h.store.getUserByEmail('aborted@example.com'), null)
+      assert.deepEqual(f.writes, [])
+      assert.deepEqual(f.h.errors, [])
+    })
+
+    it('a slow body that trickles in is read as usual', async () => {
+      const body = JSON.stringify({ email: EMAIL, password: PASSWORD })
+      const response = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1')
+        const chunks: Buffer[] = []
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+        socket.on('error', reject)
+        socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
+        socket.write(
+          `POST /auth/login HTTP/1.1\r\nHost: localhost\r\nOrigin: ${ISSUER}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+        )
+        const parts = [body.slice(0, 10), body.slice(10, 30), body.slice(30)]
+        parts.forEach((part, i) => setTimeout(() => socket.write(part), 15 * (i + 1)))
+      })
+      assert.equal(statusOf(response), 200)
+      assert.deepEqual(f.h.errors, [])
+      f.writes.length = 0
+    })
   })
-})

@@ -1,6 +1,10 @@
 import type { z } from 'zod'
 import { AuthError } from '../errors.js'
 import type { ConnectionInfo } from './client.js'
+import type { ApiRequest } from './handler.js'
+
+// Without `stream`, decode keeps no state between calls: one decoder serves every body.
+const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * Reads a JSON object body: `application/json` in UTF-8 only, at most `limit` bytes
@@ -10,7 +14,7 @@ import type { ConnectionInfo } from './client.js'
  * `request.body`.
  */
 export async function readJsonObject(
-  request: Request,
+  request: ApiRequest,
   connection: ConnectionInfo,
   limit: number,
   optional = false,
@@ -26,7 +30,7 @@ export async function readJsonObject(
   if (optional && bytes.byteLength === 0) return {}
   let body: string
   try {
-    body = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    body = utf8.decode(bytes)
   } catch {
     throw new AuthError('invalid_request', 'The body is not valid UTF-8.')
   }
@@ -59,7 +63,7 @@ function refusePrototypeKeys(key: string, value: unknown): unknown {
 
 /** Reads and validates a JSON body against a schema; the first problem names its field. */
 export async function readBody<T extends z.ZodType>(
-  request: Request,
+  request: ApiRequest,
   connection: ConnectionInfo,
   schema: T,
   limit: number,
@@ -69,7 +73,7 @@ export async function readBody<T extends z.ZodType>(
 
 /** Like `readBody`, but an empty body (untyped, or typed as JSON) counts as `{}`. */
 export async function readOptionalBody<T extends z.ZodType>(
-  request: Request,
+  request: ApiRequest,
   connection: ConnectionInfo,
   schema: T,
   limit: number,
@@ -110,7 +114,7 @@ const unreadable = (cause: unknown) =>
   new AuthError('invalid_request', 'The body could not be read.', { cause })
 
 async function readCapped(
-  request: Request,
+  request: ApiRequest,
   { readBody }: ConnectionInfo,
   limit: number,
 ): Promise<Uint8Array> {

@@ -1,4 +1,5 @@
 import type { ClientInfo } from '../sessions/sessions.js'
+import type { CredentialRequest } from './authenticate.js'
 
 /** What the transport adapter knows about the connection. */
 export interface ConnectionInfo {
@@ -17,7 +18,11 @@ export interface ConnectionInfo {
  * The client's address: the socket's, or, behind `hops` trusted proxies, the entry they
  * appended to `X-Forwarded-For` (entries further left are the client's to forge).
  */
-export function clientInfo(request: Request, connection: ConnectionInfo, hops: number): ClientInfo {
+export function clientInfo(
+  request: CredentialRequest,
+  connection: ConnectionInfo,
+  hops: number,
+): ClientInfo {
   let ip = connection.remoteAddress ?? null
   if (hops > 0) {
     const forwarded = (request.headers.get('x-forwarded-for') ?? '')

@@ -1,7 +1,9 @@
 import { AuthError } from '../errors.js'
 import type { App } from './app.js'
+import type { CredentialRequest } from './authenticate.js'
 import type { ConnectionInfo } from './client.js'
-import { errorResponse, secureHeaders } from './responses.js'
+import { errorReply, secureReply, toResponse } from './responses.js'
+import type { Reply } from './responses.js'
 import { createRouter } from './router.js'
 import { authRoutes } from './routes/auth.js'
 import { healthRoutes } from './routes/health.js'
@@ -9,8 +11,32 @@ import { refreshRoutes } from './routes/refresh.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 
+/** What the API reads of a request: its method, its headers, its body. A `Request` is one. */
+export interface ApiRequest extends CredentialRequest {
+  /** Read only when the connection has no reader of its own (`ConnectionInfo.readBody`). */
+  readonly body: ReadableStream<Uint8Array> | null
+}
+
+/**
+ * The API answering a {@link Reply} for a request and its path: for an adapter that writes
+ * to its own transport. The security headers are in; a HEAD request's content is the
+ * adapter's to leave out.
+ */
+export type ReplyHandler = (
+  request: ApiRequest,
+  pathname: string,
+  connection?: ConnectionInfo,
+) => Promise<Reply>
+
 /** The whole HTTP API as one function from Request to Response. */
-export type Handler = (request: Request, connection?: ConnectionInfo) => Promise<Response>
+export interface Handler {
+  (request: Request, connection?: ConnectionInfo): Promise<Response>
+  /**
+   * The same API without a web `Request` or `Response` around it: the node:http adapter
+   * writes its replies straight to node's ServerResponse.
+   */
+  readonly reply: ReplyHandler
+}
 
 /** Where unexpected failures are reported; never given a credential. */
 export interface ErrorLogger {
@@ -28,32 +54,31 @@ export function createHandler(app: App, logger: ErrorLogger): Handler {
   const realm = new URL(app.config.issuer).host
   const hsts = app.config.secureTransport
 
-  return async (request, connection = {}) => {
-    let response: Response
+  const reply: ReplyHandler = async (request, pathname, connection = {}) => {
+    let answer: Reply
     try {
-      const match = route(request.method, new URL(request.url).pathname)
+      const match = route(request.method, pathname)
       if (match instanceof AuthError) throw match
-      response = await match.handler(request, { params: match.params, connection })
+      answer = await match.handler(request, { params: match.params, connection })
     } catch (error) {
       if (!(error instanceof AuthError)) {
-        logger.error(`${request.method} ${new URL(request.url).pathname} failed`, error)
+        logger.error(`${request.method} ${pathname} failed`, error)
       }
-      response = errorResponse(
+      answer = errorReply(
         error instanceof AuthError
           ? error
           : new AuthError('internal_error', 'Something went wrong on our side.'),
         realm,
       )
     }
-    secureHeaders(response.headers, hsts)
-    if (request.method === 'HEAD' && response.body !== null) {
-      // What GET would answer, without the content.
-      return new Response(null, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: response.headers,
-      })
-    }
-    return response
+    return secureReply(answer, hsts)
   }
+
+  // HEAD: what GET would answer, without the content.
+  const handler = async (request: Request, connection?: ConnectionInfo) =>
+    toResponse(
+      await reply(request, new URL(request.url).pathname, connection),
+      request.method === 'HEAD',
+    )
+  return Object.assign(handler, { reply })
 }

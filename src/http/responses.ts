@@ -11,26 +11,50 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
 }
 
-/** Adds the security headers (and HSTS behind https) to a response's headers. */
-export function secureHeaders(headers: Headers, hsts: boolean): Headers {
-  for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
-    if (!headers.has(name)) headers.set(name, value)
+const HSTS = 'max-age=31536000; includeSubDomains'
+
+/**
+ * An answer of the API as its routes build it, before a transport writes it: a web
+ * `Response` (`toResponse`), or node's ServerResponse directly (the node:http adapter),
+ * with no `Headers` or `Response` built around it.
+ */
+export interface Reply {
+  status: number
+  /** The JSON text; `null` for no content. */
+  body: string | null
+  /** By lower-case name; Set-Cookie lines are in `cookies`. */
+  headers: Record<string, string>
+  /** One Set-Cookie header each. */
+  cookies: string[]
+}
+
+/** Adds the security headers (and HSTS behind https) that a reply does not set itself. */
+export function secureReply(reply: Reply, hsts: boolean): Reply {
+  const { headers } = reply
+  for (const name in SECURITY_HEADERS) headers[name] ??= SECURITY_HEADERS[name]!
+  if (hsts) headers['strict-transport-security'] = HSTS
+  return reply
+}
+
+/** The reply as a web `Response`; for HEAD, without its content. */
+export function toResponse(reply: Reply, head = false): Response {
+  const headers = new Headers(reply.headers)
+  for (const cookie of reply.cookies) headers.append('set-cookie', cookie)
+  return new Response(head ? null : reply.body, { status: reply.status, headers })
+}
+
+/** A JSON reply; `setCookies` become one `Set-Cookie` header each. */
+export function json(status: number, body: unknown, setCookies: string[] = []): Reply {
+  return {
+    status,
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    cookies: setCookies,
   }
-  if (hsts) headers.set('strict-transport-security', 'max-age=31536000; includeSubDomains')
-  return headers
 }
 
-/** A JSON response; `setCookies` become one `Set-Cookie` header each. */
-export function json(status: number, body: unknown, setCookies: string[] = []): Response {
-  const headers = new Headers({ 'content-type': 'application/json; charset=utf-8' })
-  for (const cookie of setCookies) headers.append('set-cookie', cookie)
-  return new Response(JSON.stringify(body), { status, headers })
-}
-
-export function noContent(setCookies: string[] = []): Response {
-  const headers = new Headers()
-  for (const cookie of setCookies) headers.append('set-cookie', cookie)
-  return new Response(null, { status: 204, headers })
+export function noContent(setCookies: string[] = []): Reply {
+  return { status: 204, body: null, headers: {}, cookies: setCookies }
 }
 
 /** Space-separated scope tokens (RFC 6749 §3.3). */
@@ -40,20 +64,18 @@ const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/
  * The wire form of an error; 401s name the scheme and the reason, and a Bearer token
  * refused for a missing role gets an `insufficient_scope` challenge (RFC 6750 §3).
  */
-export function errorResponse(error: AuthError, realm: string): Response {
-  const response = json(error.status, { error: error.code, message: error.message })
-  if (error.status === 401) response.headers.set('www-authenticate', challenge(error, realm))
+export function errorReply(error: AuthError, realm: string): Reply {
+  const reply = json(error.status, { error: error.code, message: error.message })
+  const { headers } = reply
+  if (error.status === 401) headers['www-authenticate'] = challenge(error, realm)
   if (error.scope !== undefined) {
     // Roles are the app's own strings: named only when they are valid scope tokens.
     const scope = SCOPE.test(error.scope) ? `, scope="${error.scope}"` : ''
-    response.headers.set(
-      'www-authenticate',
-      `Bearer realm="${realm}", error="insufficient_scope"${scope}`,
-    )
+    headers['www-authenticate'] = `Bearer realm="${realm}", error="insufficient_scope"${scope}`
   }
-  if (error.retryAfter !== undefined) response.headers.set('retry-after', String(error.retryAfter))
-  if (error.allow !== undefined) response.headers.set('allow', error.allow)
-  return response
+  if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter)
+  if (error.allow !== undefined) headers['allow'] = error.allow
+  return reply
 }
 
 function challenge(error: AuthError, realm: string): string {

@@ -1,5 +1,7 @@
 import { AuthError } from '../errors.js'
 import type { ConnectionInfo } from './client.js'
+import type { ApiRequest } from './handler.js'
+import type { Reply } from './responses.js'
 
 /** What a route receives besides the request. */
 export interface RouteContext {
@@ -7,7 +9,7 @@ export interface RouteContext {
   connection: ConnectionInfo
 }
 
-export type RouteHandler = (request: Request, context: RouteContext) => Promise<Response>
+export type RouteHandler = (request: ApiRequest, context: RouteContext) => Promise<Reply>
 
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'

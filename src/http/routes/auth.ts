@@ -10,6 +10,7 @@ import { parseEmail } from '../../users/email.js'
 import { publicUser } from '../../users/users.js'
 import type { App } from '../app.js'
 import { authenticate, refuseCrossSite, unless401 } from '../authenticate.js'
+import type { CredentialRequest } from '../authenticate.js'
 import { readBody, readOptionalBody } from '../body.js'
 import { clientInfo } from '../client.js'
 import { json, noContent } from '../responses.js'
@@ -135,7 +136,7 @@ export function authRoutes(app: App): Route[] {
  * A login always starts a new session; one the browser still presents is ended rather
  * than left alive beside it.
  */
-async function endPresentedSession(app: App, request: Request): Promise<void> {
+async function endPresentedSession(app: App, request: CredentialRequest): Promise<void> {
   const token = readSessionCookie(request.headers)
   if (token === null) return
   const previous = await unless401(app.sessions.validate(token))

@@ -4,7 +4,7 @@ import { clearedRefreshCookie, readRefreshCookie } from '../../sessions/cookies.
 import { requestSource } from '../../sessions/csrf.js'
 import type { App } from '../app.js'
 import { readOptionalBody } from '../body.js'
-import { errorResponse } from '../responses.js'
+import { errorReply } from '../responses.js'
 import type { Route } from '../router.js'
 import type { RefreshTransport } from './token-response.js'
 import { tokenResponse } from './token-response.js'
@@ -43,9 +43,9 @@ export function refreshRoutes(app: App): Route[] {
             throw error
           }
           // The family is dead or the token was never ours: the browser may drop it.
-          const response = errorResponse(error, realm)
-          response.headers.append('set-cookie', clearedRefreshCookie())
-          return response
+          const reply = errorReply(error, realm)
+          reply.cookies.push(clearedRefreshCookie())
+          return reply
         }
       },
     },

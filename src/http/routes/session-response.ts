@@ -4,6 +4,7 @@ import { csrfTokenFor } from '../../sessions/csrf.js'
 import { publicUser } from '../../users/users.js'
 import type { App } from '../app.js'
 import { json } from '../responses.js'
+import type { Reply } from '../responses.js'
 import { loginView } from './views.js'
 
 /** The body that tells a browser app about its session, and its CSRF token. */
@@ -20,7 +21,7 @@ export function newSessionResponse(
   app: App,
   user: UserRecord,
   issued: { login: LoginRecord; token: string },
-): Response {
+): Reply {
   const maxAge = (issued.login.absoluteExpiresAt - app.config.clock()) / 1000
   return json(200, sessionBody(app, user, issued.login), [sessionCookie(issued.token, maxAge)])
 }

@@ -2,6 +2,7 @@ import type { IssuedTokens } from '../../refresh/families.js'
 import { refreshCookie } from '../../sessions/cookies.js'
 import { publicUser } from '../../users/users.js'
 import { json } from '../responses.js'
+import type { Reply } from '../responses.js'
 
 /** Where the refresh token travels: the body (native, CLI) or an HttpOnly cookie (browsers). */
 export type RefreshTransport = 'body' | 'cookie'
@@ -14,7 +15,7 @@ export function tokenResponse(
   issued: IssuedTokens,
   transport: RefreshTransport,
   now: number,
-): Response {
+): Reply {
   const body = {
     token_type: 'Bearer',
     access_token: issued.access.token,

@@ -11,10 +11,10 @@ export function wellKnownRoutes(app: App): Route[] {
       method: 'GET',
       path: '/.well-known/jwks.json',
       async handler() {
-        const response = json(200, await app.tokens.jwks())
+        const reply = json(200, await app.tokens.jwks())
         // Verifiers cache keys; a new key is published a max-age before it signs.
-        response.headers.set('cache-control', JWKS_CACHE_CONTROL)
-        return response
+        reply.headers['cache-control'] = JWKS_CACHE_CONTROL
+        return reply
       },
     },
     {
@@ -23,7 +23,7 @@ export function wellKnownRoutes(app: App): Route[] {
       async handler() {
         const published = (await app.tokens.jwks()).keys.map((key) => key.alg)
         const algs = [...new Set([app.config.tokens.alg, ...published])]
-        const response = json(200, {
+        const reply = json(200, {
           issuer,
           jwks_uri: `${issuer}/.well-known/jwks.json`,
           signup_endpoint: `${issuer}/auth/signup`,
@@ -38,8 +38,8 @@ export function wellKnownRoutes(app: App): Route[] {
           access_token_ttl_seconds: app.config.tokens.accessTokenTtlSeconds,
           audience: app.config.tokens.audience,
         })
-        response.headers.set('cache-control', JWKS_CACHE_CONTROL)
-        return response
+        reply.headers['cache-control'] = JWKS_CACHE_CONTROL
+        return reply
       },
     },
   ]
