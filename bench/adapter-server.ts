@@ -31,7 +31,9 @@ const variants: Record<string, () => ReturnType<typeof createServer>> = {
       res.end(body)
     }),
   "Latchkey's handler (replies written directly)": () =>
-    createNodeServer(Object.assign(fetchHandler, { reply: replyHandler })),
+    createNodeServer(
+      Object.assign((request: Request) => fetchHandler(request), { reply: replyHandler }),
+    ),
   'a web handler (@hono/node-server)': () => createNodeServer((request) => fetchHandler(request)),
   'a web handler, no global override': () =>
     createNodeServer((request) => fetchHandler(request), { overrideGlobalObjects: false }),

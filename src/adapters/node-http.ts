@@ -7,7 +7,7 @@ import type { CredentialRequest } from '../http/authenticate.js'
 import type { ConnectionInfo } from '../http/client.js'
 import type { ApiRequest, Handler, ReplyHandler } from '../http/handler.js'
 import type { HeaderReader } from '../http/header-reader.js'
-import { errorReply, secureReply, toResponse } from '../http/responses.js'
+import { errorReply, internalError, secureReply, toResponse } from '../http/responses.js'
 import type { Reply } from '../http/responses.js'
 import { headerOf, readIncoming } from './guard-node.js'
 
@@ -68,21 +68,13 @@ export function createNodeListener(
   }
 }
 
+/** The listener's own answer to `error`, outside the handler: no issuer, so no HSTS. */
+const listenerReply = (error: AuthError) => secureReply(errorReply(error, 'latchkey'), false)
 /** The answer when no request can be read from what the client sent (see `pathnameOf`). */
 const malformed = () =>
-  secureReply(
-    errorReply(
-      new AuthError('invalid_request', 'The request line or headers are malformed.'),
-      'latchkey',
-    ),
-    false,
-  )
+  listenerReply(new AuthError('invalid_request', 'The request line or headers are malformed.'))
 /** The answer when the handler itself failed: never expected, since it answers its errors. */
-const failed = () =>
-  secureReply(
-    errorReply(new AuthError('internal_error', 'Something went wrong on our side.'), 'latchkey'),
-    false,
-  )
+const failed = () => listenerReply(internalError())
 
 /**
  * Latchkey's API on node:http, with no web `Request`, `Headers` or `Response` built. They

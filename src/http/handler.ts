@@ -2,7 +2,7 @@ import { AuthError } from '../errors.js'
 import type { App } from './app.js'
 import type { CredentialRequest } from './authenticate.js'
 import type { ConnectionInfo } from './client.js'
-import { errorReply, secureReply, toResponse } from './responses.js'
+import { errorReply, internalError, secureReply, toResponse } from './responses.js'
 import type { Reply } from './responses.js'
 import { createRouter } from './router.js'
 import { authRoutes } from './routes/auth.js'
@@ -64,12 +64,7 @@ export function createHandler(app: App, logger: ErrorLogger): Handler {
       if (!(error instanceof AuthError)) {
         logger.error(`${request.method} ${pathname} failed`, error)
       }
-      answer = errorReply(
-        error instanceof AuthError
-          ? error
-          : new AuthError('internal_error', 'Something went wrong on our side.'),
-        realm,
-      )
+      answer = errorReply(error instanceof AuthError ? error : internalError(), realm)
     }
     return secureReply(answer, hsts)
   }

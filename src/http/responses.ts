@@ -1,4 +1,4 @@
-import type { AuthError } from '../errors.js'
+import { AuthError } from '../errors.js'
 
 // The API serves JSON only: nothing here should ever be framed, sniffed, cached by a
 // shared cache, or leak a URL through Referer.
@@ -56,6 +56,10 @@ export function json(status: number, body: unknown, setCookies: string[] = []): 
 export function noContent(setCookies: string[] = []): Reply {
   return { status: 204, body: null, headers: {}, cookies: setCookies }
 }
+
+/** What a failure of our own answers: never its cause, which goes to the logger. */
+export const internalError = () =>
+  new AuthError('internal_error', 'Something went wrong on our side.')
 
 /** Space-separated scope tokens (RFC 6749 §3.3). */
 const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/
