@@ -18,7 +18,14 @@ import {
 } from './cluster.js'
 import { callgrind, callgrindAvailable, type Callgrind } from './callgrind.js'
 import { machine, percentile } from './load.js'
-import { runWrk, wrkAvailable, type WrkChain, type WrkRequests, type WrkRun } from './wrk.js'
+import {
+  phaseRatios,
+  runWrk,
+  wrkAvailable,
+  type WrkChain,
+  type WrkRequests,
+  type WrkRun,
+} from './wrk.js'
 
 const CONNECTIONS = 50
 /**
@@ -30,6 +37,17 @@ const CONNECTIONS = 50
  */
 const MEASURE_SECONDS = 1
 const ROUNDS = 12
+/**
+ * Under wrk a protected route and its twin alternate inside one run instead: phases of
+ * PHASE_MS, the answers counted per phase, each of the route's phases set against the
+ * twin's on either side (`phaseRatios`). Some 90 pairs of phases in a row, each well
+ * inside one of the machine's swings. Two phases take 260 ms, which does not divide a
+ * second: what a server does once a second (the bus's probe, timers) falls in either by
+ * turns. With 100 ms phases it fell in the same one each time, and the unprotected route
+ * read 1.01–1.02x of itself; with these, 0.99–1.00x.
+ */
+const PHASE_MS = 130
+const INTERLEAVED_SECONDS = 24
 /** Before a server's first counted row, each of its routes runs this long uncounted. */
 const SERVER_WARMUP_SECONDS = 2
 /**
@@ -281,6 +299,16 @@ async function serverRows(
   ]) {
     await run(requests, true)
   }
+  const bareRoute = 'GET /api/open (unprotected, no credential)'
+  if (generator === 'wrk') {
+    const rows = [
+      await interleavedRow(server, target.port, `${bareRoute}, against itself`, bare, bare),
+    ]
+    for (const route of routes) {
+      rows.push(await interleavedRow(server, target.port, route.route, route, route.twin))
+    }
+    return rows
+  }
   const bareRuns = [await run(bare)]
   const rows: Row[] = []
   for (const route of routes) {
@@ -299,10 +327,32 @@ async function serverRows(
     rows.push(row)
   }
   bareRuns.push(await run(bare))
-  return [
-    combine(generator, server, 'GET /api/open (unprotected, no credential)', bareRuns),
-    ...rows,
-  ]
+  return [combine(generator, server, bareRoute, bareRuns), ...rows]
+}
+
+/** One wrk run alternating `route` with `twin` (see PHASE_MS), as a row. */
+async function interleavedRow(
+  server: string,
+  port: number,
+  label: string,
+  route: Requests,
+  twin: Requests,
+): Promise<Row> {
+  const own = route.wrk()
+  const other = twin.wrk()
+  // The same credentials go to both; only the path (and the hybrid's refreshes) differ.
+  const shape = (requests: WrkRequests) => JSON.stringify({ ...requests, path: '', every: 0 })
+  if (shape(own) !== shape(other)) throw new Error(`${label}: its twin sends other requests`)
+  const run = await runWrk(port, own, {
+    connections: CONNECTIONS,
+    seconds: INTERLEAVED_SECONDS,
+    interleave: { twinPath: other.path, phaseMs: PHASE_MS },
+  })
+  await route.afterWrk?.(run)
+  const { ratios, rps, twinRps } = phaseRatios(run.phases ?? [], PHASE_MS)
+  if (ratios.length === 0) throw new Error(`${label}: wrk counted no phases`)
+  const { p99, failures, requests } = run
+  return { generator: 'wrk', server, route: label, rps, twinRps, ratios, p99, failures, requests }
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
@@ -572,8 +622,13 @@ export async function runProtectedBench(
   const native = generators.filter((generator) => generator !== 'callgrind')
   const counted = generators.includes('callgrind')
   const plans = [
-    ...(native.length > 0
-      ? [`${ROUNDS} runs of ${MEASURE_SECONDS} s alternated with ${ROUNDS + 1}`]
+    ...(native.includes('autocannon')
+      ? [`autocannon: ${ROUNDS} runs of ${MEASURE_SECONDS} s alternated with ${ROUNDS + 1}`]
+      : []),
+    ...(native.includes('wrk')
+      ? [
+          `wrk: one run of ${INTERLEAVED_SECONDS} s in phases of ${PHASE_MS} ms, alternated with those`,
+        ]
       : []),
     ...(counted
       ? [
@@ -643,9 +698,17 @@ export async function runInstructionsBench(): Promise<void> {
 const GENERATOR_NOTES: Record<Generator, string> = {
   autocannon:
     'autocannon in the driver process: it spends about as much CPU per request as the servers, so on two cores it often sets the pace itself',
-  wrk: 'wrk, one thread: a fraction of the CPU per request, so the server is the bottleneck and every microsecond it spends shows',
+  wrk: `wrk, one thread: a fraction of the CPU per request, so the server is the bottleneck and every microsecond it spends shows. Each row is one run in which the route and its twin alternate every ${PHASE_MS} ms; req/s are of their own phases, the ratio is each of the route's phases over the twin's around it, median and middle half. The unprotected route against itself shows how far apart two identical routes read; p99 is of the whole run, both routes`,
   callgrind:
     'autocannon, each server run under callgrind: instructions the server executed per request (its own code, the JIT, the garbage collector and its timers; not the kernel). The machine’s load does not move a count; a garbage collection landing in one run does',
+}
+
+/** Each round's ratio; under wrk, the middle half of the phase pairs' and how many. */
+function spread(generator: Generator, ratios: readonly number[]): string {
+  if (generator !== 'wrk') return ratios.map((r) => r.toFixed(2)).join(', ')
+  const sorted = [...ratios].sort((a, b) => a - b)
+  const at = (share: number) => sorted[Math.round(share * (sorted.length - 1))]!.toFixed(2)
+  return `${at(0.25)}–${at(0.75)} of ${sorted.length}`
 }
 
 /** The table of one generator's rows and the comparison with the peers. */
@@ -653,18 +716,19 @@ function printRows(generator: Generator, rows: Row[]): void {
   // Under callgrind `rps` is requests per 10⁹ instructions: shown as instructions per request.
   const counted = generator === 'callgrind'
   const unit = counted ? 'instructions per request' : 'req/s'
+  const rate = generator === 'wrk' ? 'over its phases' : 'median'
   const shown = (rps: number | undefined) =>
     rps === undefined ? '–' : String(Math.round(counted ? 1e9 / rps : rps))
   console.log(`\n### Load from ${GENERATOR_NOTES[generator]}`)
   console.log(
-    `| server | route | ${unit} (median) | unprotected, same requests: ${unit} (median) | ratio${counted ? ' (unprotected instructions ÷ protected)' : ''}, median of rounds (each round) | p99 ms | non-2xx/errors |`,
+    `| server | route | ${unit} (${rate}) | unprotected, same requests: ${unit} (${rate}) | ratio${counted ? ' (unprotected instructions ÷ protected)' : ''}, ${generator === 'wrk' ? 'median of phase pairs (middle half of how many)' : 'median of rounds (each round)'} | p99 ms | non-2xx/errors |`,
   )
   console.log('|---|---|---:|---:|---:|---:|---:|')
   for (const row of rows) {
     const base =
       row.ratios === undefined
         ? '–'
-        : `${median(row.ratios).toFixed(2)}x (${row.ratios.map((r) => r.toFixed(2)).join(', ')})`
+        : `${median(row.ratios).toFixed(2)}x (${spread(generator, row.ratios)})`
     const p99 = Number.isNaN(row.p99) ? '–' : row.p99.toFixed(1)
     console.log(
       `| ${row.server} | ${row.route} | ${shown(row.rps)} | ${shown(row.twinRps)} | ${base} | ${p99} | ${row.failures} |`,

@@ -20,6 +20,32 @@ export interface WrkRun {
   p99: number
   /** The hybrid script's report. */
   report?: WrkHybridReport
+  /** Interleaved: the answers counted in each phase, in order (the twin's first). */
+  phases?: number[]
+}
+
+/**
+ * What an interleaved run measured: each of the route's phases over the mean of the
+ * twin's phases on either side of it, and both rates. The first `skip` phases (connections
+ * opening) are left out; the phase the run ended in never reaches the counts.
+ */
+export function phaseRatios(
+  phases: readonly number[],
+  phaseMs: number,
+  skip = 4,
+): { ratios: number[]; rps: number; twinRps: number } {
+  const ratios: number[] = []
+  let route = 0
+  let twin = 0
+  // Odd phases are the route's.
+  for (let index = skip + 1; index + 1 < phases.length; index += 2) {
+    const around = (phases[index - 1]! + phases[index + 1]!) / 2
+    ratios.push(phases[index]! / around)
+    route += phases[index]!
+    twin += around
+  }
+  const seconds = (ratios.length * phaseMs) / 1000
+  return { ratios, rps: route / seconds, twinRps: twin / seconds }
 }
 
 /** A refresh-token chain as the hybrid script carries it. */
@@ -54,7 +80,68 @@ export function wrkAvailable(): boolean {
 // JSON string literals are valid Lua string literals for the ASCII this script carries.
 const lua = (value: string) => JSON.stringify(value)
 
-function getScript(path: string, headers: Record<string, string>[]): string {
+/**
+ * How a script picks its path, and what it does with each answer: one path throughout, or
+ * (interleaved) the twin's and the route's in alternate phases, every answer counted in
+ * the phase it arrived in.
+ */
+interface Paths {
+  /** A Lua expression: whether the request being made is the route's (a refresh may go). */
+  route: string
+  /** A Lua expression for the path of the request being made, given \`own\` (\`route\`'s value). */
+  path: string
+  /** Lua to define before the script, and to run on every answer. */
+  prelude: string
+  onAnswer: string
+}
+
+const single = (path: string): Paths => ({
+  path: lua(path),
+  route: 'true',
+  prelude: '',
+  onAnswer: '',
+})
+
+/**
+ * Phases of `phaseMs` alternate between `twinPath` (even) and `routePath` (odd), by the
+ * monotonic clock (LuaJIT's FFI, which Debian's wrk has). Each answer adds to the count of
+ * the phase it arrives in; the counts reach `done` as one string (`PHASES n,n,...`).
+ */
+function interleaved(twinPath: string, routePath: string, phaseMs: number): Paths {
+  return {
+    path: `(own and ${lua(routePath)} or ${lua(twinPath)})`,
+    route: 'phase() == 1',
+    prelude: `
+local ffi = require('ffi')
+ffi.cdef[[ typedef struct { long sec; long nsec; } latchkey_time; int clock_gettime(int, latchkey_time*); ]]
+local time = ffi.new('latchkey_time')
+local function now()
+  ffi.C.clock_gettime(1, time)
+  return tonumber(time.sec) * 1000 + tonumber(time.nsec) / 1e6
+end
+local start = nil
+local function slot()
+  local at = now()
+  if start == nil then start = at end
+  return math.floor((at - start) / ${phaseMs})
+end
+function phase() return slot() % 2 end
+local counting, counted = 0, 0
+phases = ''
+local function answered()
+  local current = slot()
+  while counting < current do
+    phases = phases .. counted .. ','
+    counting, counted = counting + 1, 0
+  end
+  counted = counted + 1
+end
+`,
+    onAnswer: 'answered()',
+  }
+}
+
+function getScript(paths: Paths, headers: Record<string, string>[]): string {
   const sets = headers.map(
     (set) =>
       `{${Object.entries(set)
@@ -62,21 +149,40 @@ function getScript(path: string, headers: Record<string, string>[]): string {
         .join(', ')}}`,
   )
   return `
+${paths.prelude}
 local sets = {${sets.join(', ')}}
 local next = 0
 function request()
+  local own = ${paths.route}
   next = next % #sets + 1
-  return wrk.format('GET', ${lua(path)}, sets[next])
+  return wrk.format('GET', ${paths.path}, sets[next])
 end
+${paths.onAnswer === '' ? '' : `function response() ${paths.onAnswer} end`}
+${doneScript(paths, '')}
 `
 }
 
-function hybridScript(chains: WrkChain[], every: number, path: string): string {
+/** `done`: the phase counts, when interleaved, and `more` (Lua writing further lines). */
+function doneScript(paths: Paths, more: string): string {
+  const phases =
+    paths.onAnswer === '' ? '' : `io.write('PHASES ' .. threads[1]:get('phases') .. '\\n')`
+  if (phases === '' && more === '') return ''
+  return `
+local threads = {}
+function setup(thread) threads[#threads + 1] = thread end
+function done()
+  ${phases}
+  ${more}
+end`
+}
+
+function hybridScript(chains: WrkChain[], every: number, paths: Paths): string {
   const rows = chains.map(
     (chain) =>
       `{access = ${lua(chain.accessToken)}, refresh = ${lua(chain.refreshToken)}, sid = ${lua(chain.loginId)}, busy = false}`,
   )
   return `
+${paths.prelude}
 chains = {${rows.join(',\n')}}
 local bySid = {}
 -- Each chain as JSON in a global of its own: done() reads them from the thread as strings
@@ -109,18 +215,20 @@ end
 local count, next = 0, 0
 refreshes = 0
 function request()
-  count = count + 1
+  local own = ${paths.route}
+  if own then count = count + 1 end
   next = next % #chains + 1
   local chain = chains[next]
-  if ${every} > 0 and count % ${every} == 0 and not chain.busy then
+  if own and ${every} > 0 and count % ${every} == 0 and not chain.busy then
     chain.busy = true
     publish(next)
     return wrk.format('POST', '/auth/refresh', {['content-type'] = 'application/json'},
       '{"refresh_token":"' .. chain.refresh .. '"}')
   end
-  return wrk.format('GET', ${lua(path)}, {authorization = 'Bearer ' .. chain.access})
+  return wrk.format('GET', ${paths.path}, {authorization = 'Bearer ' .. chain.access})
 end
 function response(status, headers, body)
+  ${paths.onAnswer}
   local refresh = body:match('"refresh_token":"([^"]+)"')
   if refresh == nil then return end
   local access = body:match('"access_token":"([^"]+)"')
@@ -130,14 +238,13 @@ function response(status, headers, body)
   publish(chain.index)
   refreshes = refreshes + 1
 end
-local threads = {}
-function setup(thread) threads[#threads + 1] = thread end
-function done()
-  local out = {}
+${doneScript(
+  paths,
+  `local out = {}
   for index = 1, ${chains.length} do out[index] = threads[1]:get('chain' .. index) end
   io.write('CHAINS {"refreshes":' .. threads[1]:get('refreshes') .. ',"chains":[' ..
-    table.concat(out, ',') .. ']}\\n')
-end
+    table.concat(out, ',') .. ']}\\n')`,
+)}
 `
 }
 
@@ -152,19 +259,36 @@ function millis(value: string, unit: string): number {
   return Number(value) * (scale[unit] ?? NaN)
 }
 
-/** Runs wrk with one thread and `connections` connections for `seconds` against `port`. */
+/**
+ * Alternating the route with its twin inside one run: phases of `phaseMs` (route on the
+ * odd ones), the answers counted per phase.
+ */
+export interface WrkInterleave {
+  twinPath: string
+  phaseMs: number
+}
+
+/**
+ * Runs wrk with one thread and `connections` connections for `seconds` against `port`;
+ * with `interleave`, the twin's path and the route's alternate (see {@link phaseRatios}).
+ */
 export async function runWrk(
   port: number,
   requests: WrkRequests,
-  options: { connections: number; seconds: number },
+  options: { connections: number; seconds: number; interleave?: WrkInterleave },
 ): Promise<WrkRun> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-wrk-'))
   const script = join(dir, 'requests.lua')
+  const { interleave } = options
+  const paths =
+    interleave === undefined
+      ? single(requests.path)
+      : interleaved(interleave.twinPath, requests.path, interleave.phaseMs)
   writeFileSync(
     script,
     requests.kind === 'get'
-      ? getScript(requests.path, requests.headers)
-      : hybridScript(requests.chains, requests.every, requests.path),
+      ? getScript(paths, requests.headers)
+      : hybridScript(requests.chains, requests.every, paths),
   )
   try {
     const output = await new Promise<string>((resolve, reject) => {
@@ -182,6 +306,7 @@ export async function runWrk(
     const socketErrors =
       /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output)
     const chains = /^CHAINS (.*)$/m.exec(output)
+    const phases = /^PHASES (.*)$/m.exec(output)
     return {
       rps: number(output, /Requests\/sec:\s+([\d.]+)/),
       requests: number(output, /(\d+) requests in/),
@@ -192,6 +317,7 @@ export async function runWrk(
           : socketErrors.slice(1).reduce((sum, count) => sum + Number(count), 0)),
       p99: latency === null ? NaN : millis(latency[1]!, latency[2]!),
       ...(chains === null ? {} : { report: JSON.parse(chains[1]!) as WrkHybridReport }),
+      ...(phases === null ? {} : { phases: phases[1]!.split(',').filter(Boolean).map(Number) }),
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
