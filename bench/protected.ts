@@ -44,7 +44,7 @@ const ROUNDS = 12
  * inside one of the machine's swings. Two phases take 260 ms, which does not divide a
  * second: what a server does once a second (the bus's probe, timers) falls in either by
  * turns. With 100 ms phases it fell in the same one each time, and the unprotected route
- * read 1.01–1.02x of itself; with these, 0.99–1.00x.
+ * read 1.01–1.03x of itself; with these, 0.99–1.00x.
  */
 const PHASE_MS = 130
 const INTERLEAVED_SECONDS = 24
