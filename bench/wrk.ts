@@ -4,7 +4,7 @@
 // spends a fraction of that, which leaves the server the bottleneck. Requests are made by
 // a Lua script generated per run: GET requests round robin over fixed credentials, or the
 // hybrid (Bearer calls, and a refresh once per `every` requests whose answer replaces that
-// chain's tokens).
+// chain's tokens); to one path, or to a route and its twin in alternate phases.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -88,7 +88,7 @@ const lua = (value: string) => JSON.stringify(value)
 interface Paths {
   /** A Lua expression: whether the request being made is the route's (a refresh may go). */
   route: string
-  /** A Lua expression for the path of the request being made, given \`own\` (\`route\`'s value). */
+  /** A Lua expression for the path of the request being made, given `own` (`route`'s value). */
   path: string
   /** Lua to define before the script, and to run on every answer. */
   prelude: string
