@@ -29,7 +29,8 @@ import {
 
 const CONNECTIONS = 50
 /**
- * Each protected route is measured ROUNDS times for MEASURE_SECONDS, each run between
+ * Under autocannon (and callgrind) each protected route is measured ROUNDS times for
+ * MEASURE_SECONDS, each run between
  * two of its unprotected twin, and the median of the rounds is reported. On a small
  * virtual machine throughput swings by 10–30 % from one few-second stretch to the next;
  * short runs, alternated many times, and each compared with its unprotected neighbours,
@@ -278,7 +279,8 @@ function combine(generator: Generator, server: string, route: string, runs: Run[
  * same requests to /api/open), twin first and last: ROUNDS runs of the route, each
  * compared with the mean of the twin runs just before and after it, which takes a
  * steady drift of the machine out of the ratio. The unprotected route without any
- * credential is measured first and last, for reference.
+ * credential is measured first and last, for reference. Under wrk the alternation is inside
+ * one run instead (`interleavedRow`), and the unprotected route is measured against itself.
  */
 async function serverRows(
   server: string,
@@ -706,9 +708,9 @@ const GENERATOR_NOTES: Record<Generator, string> = {
 /** Each round's ratio; under wrk, the middle half of the phase pairs' and how many. */
 function spread(generator: Generator, ratios: readonly number[]): string {
   if (generator !== 'wrk') return ratios.map((r) => r.toFixed(2)).join(', ')
-  const sorted = [...ratios].sort((a, b) => a - b)
-  const at = (share: number) => sorted[Math.round(share * (sorted.length - 1))]!.toFixed(2)
-  return `${at(0.25)}–${at(0.75)} of ${sorted.length}`
+  const sorted = ratios.toSorted((a, b) => a - b)
+  const at = (p: number) => percentile(sorted, p).toFixed(2)
+  return `${at(25)}–${at(75)} of ${sorted.length}`
 }
 
 /** The table of one generator's rows and the comparison with the peers. */
