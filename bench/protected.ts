@@ -30,11 +30,11 @@ import {
 const CONNECTIONS = 50
 /**
  * Under autocannon (and callgrind) each protected route is measured ROUNDS times for
- * MEASURE_SECONDS, each run between
- * two of its unprotected twin, and the median of the rounds is reported. On a small
- * virtual machine throughput swings by 10–30 % from one few-second stretch to the next;
- * short runs, alternated many times, and each compared with its unprotected neighbours,
- * keep most of the swing out of the ratio (see `serverRows`).
+ * MEASURE_SECONDS, each run between two of its unprotected twin, and the median of the
+ * rounds is reported. On a small virtual machine throughput swings by 10–30 % from one
+ * few-second stretch to the next; short runs, alternated many times, and each compared
+ * with its unprotected neighbours, keep most of the swing out of the ratio (see
+ * `serverRows`).
  */
 const MEASURE_SECONDS = 1
 const ROUNDS = 12
@@ -45,7 +45,9 @@ const ROUNDS = 12
  * inside one of the machine's swings. Two phases take 260 ms, which does not divide a
  * second: what a server does once a second (the bus's probe, timers) falls in either by
  * turns. With 100 ms phases it fell in the same one each time, and the unprotected route
- * read 1.01–1.03x of itself; with these, 0.99–1.00x.
+ * read 1.01–1.03x of itself; with these, 0.99–1.00x in three tries and 0.97–1.04x over
+ * six full runs: one row is good to some ±0.04, the machine's drift being slower than a
+ * phase.
  */
 const PHASE_MS = 130
 const INTERLEAVED_SECONDS = 24
