@@ -11,7 +11,7 @@ import type { Clock } from '../clock.js'
 import { connectRedis } from '../stores/redis/connection.js'
 import type { RevocationFact } from './facts.js'
 import { decodeMessage } from './facts.js'
-import { appendToLog, logKeys, readLog, seedLog } from './redis-log.js'
+import { appendToLog, logKeys, publishThroughLog, readLog, seedLog } from './redis-log.js'
 import { subscribeRedis } from './redis-subscriber.js'
 import type { BusTransport, RetainSource } from './transport.js'
 
@@ -117,17 +117,13 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       if (message === null || !('facts' in message)) {
         // Through the log's node, as facts go: on a Cluster a bare PUBLISH may take any
         // node, and a probe would come back while facts cannot get through.
-        const results = await publisher.multi().exists(keys.ready).publish(channel, payload).exec()
-        const failed = results?.find(([error]) => error !== null)?.[0]
-        if (results === null || failed) throw failed ?? new Error('The probe was aborted')
+        await publishThroughLog(publisher, keys, channel, payload)
         return
       }
-      const windowMs = source?.windowMs ?? DEFAULT_WINDOW_MS
       await appendToLog(publisher, keys, message.facts, {
         now: clock(),
-        windowMs,
-        channel,
-        payload,
+        windowMs: source?.windowMs ?? DEFAULT_WINDOW_MS,
+        publish: { channel, payload },
       })
     },
     retain(retained) {

@@ -4,11 +4,11 @@
  * reclaims memory; it never ends a window. Each script touches one key: atomic, and at
  * home on any Cluster node.
  */
-import { createHash } from 'node:crypto'
 import type { RateLimitHit } from '../contract.js'
 import type { RedisClient } from './connection.js'
+import { redisScript } from './script.js'
 
-const HIT = script(`
+const HIT = redisScript(`
 local resetAt = tonumber(redis.call('HGET', KEYS[1], 'resetAt'))
 if resetAt == nil or tonumber(ARGV[1]) >= resetAt then
   redis.call('HSET', KEYS[1], 'count', 1, 'resetAt', ARGV[3])
@@ -19,7 +19,7 @@ return {redis.call('HINCRBY', KEYS[1], 'count', 1), redis.call('HGET', KEYS[1], 
 `)
 
 // Checked inside the script, so a window that a hit has just restarted is never lost.
-const DELETE_ENDED = script(`
+const DELETE_ENDED = redisScript(`
 local resetAt = tonumber(redis.call('HGET', KEYS[1], 'resetAt'))
 if resetAt ~= nil and resetAt <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -33,7 +33,7 @@ export async function hitRedisRateLimit(
   now: number,
 ): Promise<RateLimitHit> {
   const ttl = Math.max(1, Math.ceil(windowMs))
-  const reply = await HIT(redis, key, [String(now), String(ttl), String(now + windowMs)])
+  const reply = await HIT(redis, [key], [String(now), String(ttl), String(now + windowMs)])
   if (!Array.isArray(reply) || reply.length !== 2) throw new Error('Unexpected rate-limit reply.')
   const count = Number(reply[0])
   const resetAt = Number(reply[1])
@@ -59,24 +59,9 @@ export async function deleteEndedRateLimits(
     let cursor = '0'
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 500)
-      for (const key of keys) deleted += Number(await DELETE_ENDED(redis, key, [String(now)]))
+      for (const key of keys) deleted += Number(await DELETE_ENDED(redis, [key], [String(now)]))
       cursor = next
     } while (cursor !== '0')
   }
   return deleted
-}
-
-type Script = (redis: RedisClient, key: string, args: string[]) => Promise<unknown>
-
-function script(source: string): Script {
-  const sha = createHash('sha1').update(source).digest('hex')
-  return async (redis, key, args) => {
-    try {
-      return await redis.evalsha(sha, 1, key, ...args)
-    } catch (error) {
-      // A Redis that restarted has forgotten the script; EVAL loads it again.
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-      return redis.eval(source, 1, key, ...args)
-    }
-  }
 }
