@@ -17,12 +17,14 @@ export type RedisScript = (
 export function redisScript(source: string): RedisScript {
   const sha = createHash('sha1').update(source).digest('hex')
   return async (redis, keys, args) => {
+    // One array, never spread into the call: a seed of the log may carry 100 000s of facts.
+    const words = [...keys, ...args.map(String)]
     try {
-      return await redis.evalsha(sha, keys.length, ...keys, ...args)
+      return await redis.evalsha(sha, keys.length, words)
     } catch (error) {
       // A Redis that restarted has forgotten the script; EVAL loads it again.
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-      return redis.eval(source, keys.length, ...keys, ...args)
+      return redis.eval(source, keys.length, words)
     }
   }
 }
