@@ -123,7 +123,8 @@ export function redisBus(options: RedisBusOptions): RedisBus {
       await appendToLog(publisher, keys, message.facts, {
         now: clock(),
         windowMs: source?.windowMs ?? DEFAULT_WINDOW_MS,
-        publish: { channel, payload },
+        channel,
+        payload,
       })
     },
     retain(retained) {

@@ -1,13 +1,15 @@
 /*
- * The retained log's scripts against the shared Redis: a seed as large as a mass
- * revocation can leave in the window, written and read back whole.
+ * The retained log's scripts against real Redis servers: a seed as large as a mass
+ * revocation can leave in the window, written and read back whole; a seed cut by a
+ * restart of Redis between its parts.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { describe, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { serviceAvailable } from '../../test/services/gate.js'
-import { redisUnreachable, redisUrl } from '../../test/services/redis.js'
+import { privateRedis, redisUnreachable, redisUrl } from '../../test/services/redis.js'
+import type { PrivateRedis } from '../../test/services/redis.js'
 import type { RevocationFact } from './facts.js'
 import { logKeys, readLog, seedLog } from './redis-log.js'
 
@@ -31,6 +33,52 @@ if (serviceAvailable('redis', await redisUnreachable())) {
         assert.equal(new Set(logged.map((fact) => JSON.stringify(fact))).size, many.length)
       } finally {
         await redis.del(keys.log, keys.ready)
+        redis.disconnect()
+      }
+    })
+  })
+
+  describe('redis log (private server, restarted)', () => {
+    let server: PrivateRedis
+    before(async () => {
+      server = await privateRedis()
+    })
+    after(() => server.stop())
+
+    it('a seed that Redis restarts under between two parts writes no marker', async () => {
+      const redis = new Redis(server.url)
+      redis.on('error', () => {})
+      // The second part reaches a Redis restarted empty: the log would hold the later
+      // parts only, and a marker over it would vouch for facts it lacks.
+      let scripts = 0
+      const restartedAfterFirst = new Proxy(redis, {
+        get(target, property) {
+          if (property !== 'evalsha') return Reflect.get(target, property, target) as unknown
+          return async (...args: Parameters<Redis['evalsha']>) => {
+            if (++scripts === 2) {
+              await server.stop()
+              await server.start()
+            }
+            return target.evalsha(...args)
+          }
+        },
+      })
+      const keys = logKeys('latchkey:test:cut')
+      const facts: RevocationFact[] = Array.from({ length: 12_000 }, (_, index) => ({
+        type: 'token',
+        jti: `j-${index}`,
+        until: Date.now() + 60_000,
+      }))
+      try {
+        await assert.rejects(
+          seedLog(restartedAfterFirst, keys, facts, { now: Date.now(), windowMs: 60_000 }),
+          /restarted/,
+        )
+        assert.equal(scripts, 2, 'no part after the one that found the restart')
+        assert.equal(await readLog(redis, keys, 0), null, 'no marker')
+        await seedLog(redis, keys, facts, { now: Date.now(), windowMs: 60_000 })
+        assert.equal((await readLog(redis, keys, 0))?.length, facts.length, 'a later seed')
+      } finally {
         redis.disconnect()
       }
     })

@@ -4,6 +4,7 @@
  * to a window, and a marker that says the log is complete for that window. Both keys share
  * one hash tag, so every script here runs on a single Cluster node.
  */
+import { randomBytes } from 'node:crypto'
 import type { RedisClient } from '../stores/redis/connection.js'
 import { redisScript } from '../stores/redis/script.js'
 import type { RevocationFact } from './facts.js'
@@ -22,11 +23,14 @@ export function logKeys(channel: string): LogKeys {
 
 // Each step is one script on the log's node, never a MULTI (see `stores/redis/script.ts`).
 
-// KEYS: log, ready. ARGV: score, cutoff (entries scored below it go), window in ms, '1' to
-// write the marker, channel ('' for none), payload, then the entries.
-const APPEND = redisScript(`
+/**
+ * Lua that adds the entries `ARGV[first..]` to `KEYS[1]` at score `ARGV[1]` (a thousand
+ * words per ZADD: Lua's `unpack` has a limit), then drops those scored below `ARGV[2]` and
+ * sets the key to expire in `ARGV[3]` ms.
+ */
+const addEntries = (first: number) => `
 local batch = {}
-for i = 7, #ARGV do
+for i = ${first}, #ARGV do
   batch[#batch + 1] = ARGV[1]
   batch[#batch + 1] = ARGV[i]
   if #batch == 1000 then
@@ -37,10 +41,37 @@ end
 if #batch > 0 then redis.call('ZADD', KEYS[1], unpack(batch)) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if ARGV[4] == '1' then redis.call('SET', KEYS[2], ARGV[1]) end
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+`
+
+// KEYS: log. ARGV: score, cutoff, window in ms, channel, payload, then the entries.
+const APPEND = redisScript(`${addEntries(6)}
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 `)
+
+// KEYS: log, ready, guard. ARGV: score, cutoff, window in ms, which part ('first', 'next',
+// 'last' or 'only'), then the entries. A part after the first that finds no guard went to
+// a Redis that restarted since: it writes nothing and answers 0.
+const SEED_PART = redisScript(`
+local part = ARGV[4]
+if part == 'first' then
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+elseif part ~= 'only' and redis.call('EXISTS', KEYS[3]) == 0 then
+  return 0
+end
+${addEntries(5)}
+if part == 'last' or part == 'only' then
+  redis.call('SET', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+end
+return 1
+`)
+
+/**
+ * Facts per part of a seed: one script of a few milliseconds each, where a whole window of
+ * a mass revocation in one script held Redis for longer than a command may take.
+ */
+const SEED_PART_FACTS = 5000
 
 // KEYS: ready, log. ARGV: the lowest score wanted. Nil while the marker is missing.
 const READ = redisScript(`
@@ -51,58 +82,59 @@ return redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], '+inf')
 // KEYS: ready (it only routes the script). ARGV: channel, payload.
 const PUBLISH = redisScript(`return redis.call('PUBLISH', ARGV[1], ARGV[2])`)
 
-/** Where and when facts are written; `publish` also sends a message from the same script. */
-export interface AppendOptions {
+/** When facts are written and how long they are kept. */
+export interface LogWindow {
   now: number
   windowMs: number
-  publish?: { channel: string; payload: string }
 }
 
 /**
- * Adds `facts` (and publishes `options.publish` in the same script, so that no subscriber
- * sees a fact the log lacks). Entries older than the window go; the key itself expires once
- * nothing has been written for a window, when every entry would be too old anyway.
+ * Adds `facts` and publishes `payload` on `channel` in the same script, so that no
+ * subscriber sees a fact the log lacks. Entries older than the window go; the key itself
+ * expires once nothing has been written for a window, when every entry would be too old
+ * anyway.
  */
-export function appendToLog(
+export async function appendToLog(
   client: RedisClient,
   keys: LogKeys,
   facts: readonly RevocationFact[],
-  options: AppendOptions,
-): Promise<void> {
-  return append(client, keys, facts, options, false)
-}
-
-/** Writes the facts the store holds for the window and the marker that says so, at once. */
-export function seedLog(
-  client: RedisClient,
-  keys: LogKeys,
-  facts: readonly RevocationFact[],
-  options: { now: number; windowMs: number },
-): Promise<void> {
-  return append(client, keys, facts, options, true)
-}
-
-async function append(
-  client: RedisClient,
-  keys: LogKeys,
-  facts: readonly RevocationFact[],
-  { now, windowMs, publish }: AppendOptions,
-  mark: boolean,
+  { now, windowMs, channel, payload }: LogWindow & { channel: string; payload: string },
 ): Promise<void> {
   const reply = await APPEND(
     client,
-    [keys.log, keys.ready],
-    [
-      now,
-      now - windowMs,
-      windowMs,
-      mark ? '1' : '0',
-      publish?.channel ?? '',
-      publish?.payload ?? '',
-      ...facts.map(logEntry),
-    ],
+    [keys.log],
+    [now, now - windowMs, windowMs, channel, payload, ...facts.map(logEntry)],
   )
   if (reply !== 1) throw new Error('The revocation log answered an unexpected reply')
+}
+
+/**
+ * Writes the facts the store holds for the window, in parts, and with the last part the
+ * marker that says the log is complete. Should Redis restart between two parts (the log
+ * then holds only the later ones), the seed fails without writing the marker.
+ */
+export async function seedLog(
+  client: RedisClient,
+  keys: LogKeys,
+  facts: readonly RevocationFact[],
+  { now, windowMs }: LogWindow,
+): Promise<void> {
+  const guard = `${keys.ready}:seeding:${randomBytes(9).toString('base64url')}`
+  const parts = Math.max(1, Math.ceil(facts.length / SEED_PART_FACTS))
+  for (let index = 0; index < parts; index++) {
+    const part =
+      parts === 1 ? 'only' : index === 0 ? 'first' : index === parts - 1 ? 'last' : 'next'
+    const entries = facts
+      .slice(index * SEED_PART_FACTS, (index + 1) * SEED_PART_FACTS)
+      .map(logEntry)
+    const reply = await SEED_PART(
+      client,
+      [keys.log, keys.ready, guard],
+      [now, now - windowMs, windowMs, part, ...entries],
+    )
+    if (reply === 0) throw new Error('Redis restarted while the revocation log was seeded')
+    if (reply !== 1) throw new Error('The revocation log answered an unexpected reply')
+  }
 }
 
 /** Publishes `payload` on `channel` from the node that holds the log. */
