@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -7,9 +8,16 @@ import { fileURLToPath } from 'node:url'
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 
-/** A fresh, empty folder for one server's data. */
-export function tempDataDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'latchkey-e2e-'))
+const dataDirs = new Set<string>()
+process.once('exit', () => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
+})
+
+/** A fresh, empty folder for one server's data, removed when the test process exits. */
+export async function tempDataDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'latchkey-e2e-'))
+  dataDirs.add(dir)
+  return dir
 }
 
 /** A port that was free a moment ago. */
