@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
+import { Redis } from 'ioredis'
 import { bearer, harness, ISSUER as SERVER, signup, tokenLogin } from '../../test/harness.js'
 import { serviceAvailable } from '../../test/services/gate.js'
 import { privateRedis, redisUnreachable } from '../../test/services/redis.js'
@@ -74,14 +75,14 @@ if (serviceAvailable('redis', await redisUnreachable())) {
     const mint = (sub: string, sid: string, ver = 1) =>
       signAccessToken(key, { iss: ISSUER, sub, aud: AUDIENCE, sid, ver }, { now: NOW })
 
-    function verifierOn(channel: string): Verifier {
+    function verifierOn(channel: string, redisUrl = server.url): Verifier {
       return createVerifier({
         jwksUrl: 'https://auth.example.com/.well-known/jwks.json',
         issuer: ISSUER,
         audience: AUDIENCE,
         clock: () => NOW,
         fetch: () => Promise.resolve(Response.json(keyring.publicJwks(NOW))),
-        revocation: { redisUrl: server.url, channel, ...FAST, logger: quiet },
+        revocation: { redisUrl, channel, ...FAST, logger: quiet },
       })
     }
 
@@ -156,6 +157,48 @@ if (serviceAvailable('redis', await redisUnreachable())) {
       assert.throws(build({ windowMs: -1 }), ConfigError)
       assert.throws(build({ probeIntervalMs: 100, probeTimeoutMs: 50 }), ConfigError)
       assert.throws(build({ redisUrl: 'http://nope' }), ConfigError)
+    })
+
+    it('runs as a Redis user with only the permissions the README lists', async () => {
+      const channel = `latchkey:test:${randomBytes(6).toString('hex')}`
+      const admin = new Redis(server.url)
+      // A user per set of commands; without +publish the probes never come back.
+      const user = async (name: string, commands: string[]) => {
+        await admin.call('ACL', 'SETUSER', name, 'reset', 'on', '>secret-pw')
+        await admin.call('ACL', 'SETUSER', name, `~{${channel}}:*`, `&${channel}`, ...commands)
+        return server.url.replace('redis://', `redis://${name}:secret-pw@`)
+      }
+      const complete = await user('verifier-all', [
+        '+subscribe',
+        '+publish',
+        '+evalsha',
+        '+eval',
+        '+exists',
+        '+zrangebyscore',
+        '+info',
+      ])
+      const silent = await user('verifier-no-publish', ['+subscribe', '+evalsha', '+eval', '+info'])
+      const node = serverNode(server.url, channel, () =>
+        Promise.resolve([{ type: 'login', loginId: 'login-early', userId: 'user-1' }]),
+      )
+      // A fresh script cache: the first read goes through EVAL.
+      await admin.script('FLUSH')
+      const verifier = verifierOn(channel, complete)
+      let closed: Verifier | undefined
+      const live = mint('user-2', 'login-live')
+      try {
+        await eventually(verifier, live.token, 'ok')
+        closed = verifierOn(channel, silent)
+        assert.equal(await outcome(verifier, mint('user-1', 'login-early').token), 'token_revoked')
+        await node.publish([{ type: 'login', loginId: 'login-live', userId: 'user-2' }])
+        await eventually(verifier, live.token, 'token_revoked', 500)
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        assert.equal(await outcome(closed, mint('user-3', 'login-3').token), 'unavailable')
+      } finally {
+        await Promise.all([verifier.close(), closed?.close(), node.close()])
+        await admin.call('ACL', 'DELUSER', 'verifier-all', 'verifier-no-publish')
+        admin.disconnect()
+      }
     })
 
     it('fails closed while Redis is stopped; recovers once back and re-seeded', async () => {
