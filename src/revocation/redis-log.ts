@@ -82,6 +82,8 @@ return redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], '+inf')
 // KEYS: ready (it only routes the script). ARGV: channel, payload.
 const PUBLISH = redisScript(`return redis.call('PUBLISH', ARGV[1], ARGV[2])`)
 
+const unexpectedReply = () => new Error('The revocation log answered an unexpected reply')
+
 /** When facts are written and how long they are kept. */
 export interface LogWindow {
   now: number
@@ -105,7 +107,7 @@ export async function appendToLog(
     [keys.log],
     [now, now - windowMs, windowMs, channel, payload, ...facts.map(logEntry)],
   )
-  if (reply !== 1) throw new Error('The revocation log answered an unexpected reply')
+  if (reply !== 1) throw unexpectedReply()
 }
 
 /**
@@ -133,7 +135,7 @@ export async function seedLog(
       [now, now - windowMs, windowMs, part, ...entries],
     )
     if (reply === 0) throw new Error('Redis restarted while the revocation log was seeded')
-    if (reply !== 1) throw new Error('The revocation log answered an unexpected reply')
+    if (reply !== 1) throw unexpectedReply()
   }
 }
 
@@ -145,7 +147,7 @@ export async function publishThroughLog(
   payload: string,
 ): Promise<void> {
   const reply = await PUBLISH(client, [keys.ready], [channel, payload])
-  if (typeof reply !== 'number') throw new Error('The revocation log answered an unexpected reply')
+  if (typeof reply !== 'number') throw unexpectedReply()
 }
 
 /**
@@ -159,7 +161,7 @@ export async function readLog(
 ): Promise<RevocationFact[] | null> {
   const entries = await READ(client, [keys.ready, keys.log], [since])
   if (entries === null) return null
-  if (!Array.isArray(entries)) throw new Error('The revocation log answered an unexpected reply')
+  if (!Array.isArray(entries)) throw unexpectedReply()
   const facts: RevocationFact[] = []
   for (const entry of entries) {
     const message = typeof entry === 'string' ? decodeMessage(entry) : null
