@@ -212,20 +212,26 @@ local function base64url(text)
   end
   return table.concat(bytes)
 end
-local count, next = 0, 0
+-- The GETs take the chains round robin, the refreshes in a turn of their own: each chain
+-- then refreshes once per \`every\` of its own GETs. Taken in the GETs' turn, with a period
+-- that is a multiple of the chains (600 of 50), every refresh of a phase fell on one chain.
+local count, next, turn = 0, 0, 0
 refreshes = 0
 function request()
   local own = ${paths.route}
   if own then count = count + 1 end
-  next = next % #chains + 1
-  local chain = chains[next]
-  if own and ${every} > 0 and count % ${every} == 0 and not chain.busy then
-    chain.busy = true
-    publish(next)
-    return wrk.format('POST', '/auth/refresh', {['content-type'] = 'application/json'},
-      '{"refresh_token":"' .. chain.refresh .. '"}')
+  if own and ${every} > 0 and count % ${every} == 0 then
+    turn = turn % #chains + 1
+    local chain = chains[turn]
+    if not chain.busy then
+      chain.busy = true
+      publish(turn)
+      return wrk.format('POST', '/auth/refresh', {['content-type'] = 'application/json'},
+        '{"refresh_token":"' .. chain.refresh .. '"}')
+    end
   end
-  return wrk.format('GET', ${paths.path}, {authorization = 'Bearer ' .. chain.access})
+  next = next % #chains + 1
+  return wrk.format('GET', ${paths.path}, {authorization = 'Bearer ' .. chains[next].access})
 end
 function response(status, headers, body)
   ${paths.onAnswer}
