@@ -38,6 +38,45 @@ if (serviceAvailable('redis', await redisUnreachable())) {
     })
   })
 
+  describe('redis log: its mark of completeness', () => {
+    const fresh = () => logKeys(`latchkey:test:${randomBytes(6).toString('hex')}`)
+    const fact: RevocationFact = { type: 'login', loginId: 'login-1', userId: 'user-1' }
+
+    it('outlasts a window in which nothing was written', async () => {
+      const redis = new Redis(redisUrl)
+      const keys = fresh()
+      try {
+        // As an earlier version's writes left it: an expiry on the log.
+        await redis.zadd(keys.log, 1, 'stale entry')
+        await redis.pexpire(keys.log, 100)
+        await seedLog(redis, keys, [fact], { now: Date.now(), windowMs: 50 })
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        // Complete, its one fact older than the window but still there until a write trims it.
+        assert.deepEqual(await readLog(redis, keys, Date.now() - 50), [])
+        assert.deepEqual(await readLog(redis, keys, 0), [fact])
+        assert.equal(await redis.pttl(keys.log), -1, 'the log never expires')
+      } finally {
+        await redis.del(keys.log)
+        redis.disconnect()
+      }
+    })
+
+    it('goes with the log: a log evicted or deleted vouches for nothing', async () => {
+      // A mark kept apart from the log would outlive it, and vouch for an empty log.
+      const redis = new Redis(redisUrl)
+      const keys = fresh()
+      try {
+        await seedLog(redis, keys, [fact], { now: Date.now(), windowMs: 60_000 })
+        assert.deepEqual(await readLog(redis, keys, 0), [fact])
+        await redis.del(keys.log)
+        assert.equal(await readLog(redis, keys, 0), null)
+      } finally {
+        await redis.del(keys.log, keys.ready)
+        redis.disconnect()
+      }
+    })
+  })
+
   describe('redis log (private server, restarted)', () => {
     let server: PrivateRedis
     before(async () => {

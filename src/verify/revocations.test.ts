@@ -173,7 +173,6 @@ if (serviceAvailable('redis', await redisUnreachable())) {
         '+publish',
         '+evalsha',
         '+eval',
-        '+exists',
         '+zrangebyscore',
         '+info',
       ]
