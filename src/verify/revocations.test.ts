@@ -168,14 +168,7 @@ if (serviceAvailable('redis', await redisUnreachable())) {
         await admin.call('ACL', 'SETUSER', name, `~{${channel}}:*`, `&${channel}`, ...commands)
         return server.url.replace('redis://', `redis://${name}:secret-pw@`)
       }
-      const listed = [
-        '+subscribe',
-        '+publish',
-        '+evalsha',
-        '+eval',
-        '+zrangebyscore',
-        '+info',
-      ]
+      const listed = ['+subscribe', '+publish', '+evalsha', '+eval', '+zrangebyscore', '+info']
       const complete = await user('verifier-all', listed)
       // The same but +publish: it reads the log, yet is never sure it hears the bus.
       const silent = await user(
@@ -185,7 +178,7 @@ if (serviceAvailable('redis', await redisUnreachable())) {
       const node = serverNode(server.url, channel, () =>
         Promise.resolve([{ type: 'login', loginId: 'login-early', userId: 'user-1' }]),
       )
-      // A fresh script cache: the first read goes through EVAL.
+      // A fresh script cache: the first probe goes through EVAL.
       await admin.script('FLUSH')
       const verifier = verifierOn(channel, complete)
       let closed: Verifier | undefined
