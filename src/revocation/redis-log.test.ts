@@ -71,7 +71,7 @@ if (serviceAvailable('redis', await redisUnreachable())) {
         await redis.del(keys.log)
         assert.equal(await readLog(redis, keys, 0), null)
       } finally {
-        await redis.del(keys.log, keys.ready)
+        await redis.del(keys.log)
         redis.disconnect()
       }
     })
