@@ -86,7 +86,7 @@ if (serviceAvailable('redis', await redisUnreachable())) {
       } finally {
         await feed.close()
         const raw = new Redis(redisUrl)
-        await raw.del(`{${name}}:log`, `{${name}}:log-ready`)
+        await raw.del(`{${name}}:log`)
         raw.disconnect()
       }
     })
@@ -102,7 +102,7 @@ if (serviceAvailable('redis', await redisUnreachable())) {
       } finally {
         await bus.close()
         const raw = new Redis(redisUrl)
-        await raw.del(`{${name}}:log`, `{${name}}:log-ready`)
+        await raw.del(`{${name}}:log`)
         raw.disconnect()
       }
     })

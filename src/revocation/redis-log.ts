@@ -18,16 +18,14 @@ import { redisScript } from '../stores/redis/script.js'
 import type { RevocationFact } from './facts.js'
 import { decodeMessage, encodeMessage } from './facts.js'
 
-/** The keys of the log of one channel. */
+/** The key of the log of one channel; a seed's guards are named after it (`seedLog`). */
 export interface LogKeys {
   log: string
-  /** The prefix of a seed's guard keys (see `seedLog`); it also routes the probe. */
-  ready: string
 }
 
-/** The keys of `channel`'s log: `{channel}:log` and `{channel}:log-ready`. */
+/** The key of `channel`'s log: `{channel}:log`. */
 export function logKeys(channel: string): LogKeys {
-  return { log: `{${channel}}:log`, ready: `{${channel}}:log-ready` }
+  return { log: `{${channel}}:log` }
 }
 
 /** The log's member that marks it complete; no fact's entry (a JSON object) is this. */
@@ -87,7 +85,7 @@ return 1
  */
 const SEED_PART_FACTS = 5000
 
-// KEYS: ready (it only routes the script). ARGV: channel, payload.
+// KEYS: log (it only routes the script). ARGV: channel, payload.
 const PUBLISH = redisScript(`return redis.call('PUBLISH', ARGV[1], ARGV[2])`)
 
 const unexpectedReply = () => new Error('The revocation log answered an unexpected reply')
@@ -127,7 +125,7 @@ export async function seedLog(
   facts: readonly RevocationFact[],
   { now, windowMs }: LogWindow,
 ): Promise<void> {
-  const guard = `${keys.ready}:seeding:${randomBytes(9).toString('base64url')}`
+  const guard = `${keys.log}:seeding:${randomBytes(9).toString('base64url')}`
   const parts = Math.max(1, Math.ceil(facts.length / SEED_PART_FACTS))
   for (let index = 0; index < parts; index++) {
     const part =
@@ -152,7 +150,7 @@ export async function publishThroughLog(
   channel: string,
   payload: string,
 ): Promise<void> {
-  const reply = await PUBLISH(client, [keys.ready], [channel, payload])
+  const reply = await PUBLISH(client, [keys.log], [channel, payload])
   if (typeof reply !== 'number') throw unexpectedReply()
 }
 
