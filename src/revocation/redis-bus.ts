@@ -45,6 +45,8 @@ export interface RedisBus extends BusTransport {
 /** Used for facts published before `retain` told the window (a verifier never does). */
 const DEFAULT_WINDOW_MS = 630_000
 const SEED_RETRY_MS = 1000
+/** The longest a publish waits for a replica of the log's node to hold its facts. */
+const REPLICA_WAIT_MS = 250
 
 /** A {@link BusTransport} over Redis pub/sub, with a retained log of recent facts. */
 export function redisBus(options: RedisBusOptions): RedisBus {
@@ -52,6 +54,11 @@ export function redisBus(options: RedisBusOptions): RedisBus {
   const clock = options.clock ?? systemClock
   const logger = options.logger ?? { warn: (message: string) => console.warn(message) }
   const keys = logKeys(channel)
+  // Half the command timeout: the WAIT must end, with its answer, before the command does.
+  const replicaWaitMs = Math.min(
+    REPLICA_WAIT_MS,
+    Math.floor((options.commandTimeoutMs ?? 1000) / 2),
+  )
   const publisher = connectRedis(options.url, {
     failFast: true,
     commandTimeoutMs: options.commandTimeoutMs,
@@ -125,6 +132,7 @@ export function redisBus(options: RedisBusOptions): RedisBus {
         windowMs: source?.windowMs ?? DEFAULT_WINDOW_MS,
         channel,
         payload,
+        replicaWaitMs,
       })
     },
     retain(retained) {

@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { RedisClient } from '../stores/redis/connection.js'
+import { waitForReplicas } from '../stores/redis/connection.js'
 import { redisScript } from '../stores/redis/script.js'
 import type { RevocationFact } from './facts.js'
 import { decodeMessage, encodeMessage } from './facts.js'
@@ -55,10 +56,13 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
 redis.call('PERSIST', KEYS[1])
 `
 
-// KEYS: log. ARGV: score, cutoff, channel, payload, then the entries.
+// KEYS: log. ARGV: score, cutoff, channel, payload, then the entries. Answers how many
+// replicas the node has connected (0 where INFO is not allowed: nothing to wait for).
 const APPEND = redisScript(`${addEntries(5)}
 redis.call('PUBLISH', ARGV[3], ARGV[4])
-return 1
+local info = redis.pcall('INFO', 'replication')
+if type(info) ~= 'string' then return 0 end
+return tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
 `)
 
 // KEYS: log, guard. ARGV: score, cutoff, window in ms (the guard's life), which part
@@ -96,22 +100,42 @@ export interface LogWindow {
   windowMs: number
 }
 
+/** How an append is published and how long it waits for a replica to hold it. */
+export interface AppendOptions extends LogWindow {
+  channel: string
+  payload: string
+  /** The longest an append waits for a replica of the log's node; below the command timeout. */
+  replicaWaitMs: number
+}
+
 /**
  * Adds `facts` and publishes `payload` on `channel` in the same script, so that no
  * subscriber sees a fact the log lacks. Entries older than the window go.
+ *
+ * Where the log's node has replicas, the append is done only once one of them holds it
+ * (WAIT), and fails when none does within `replicaWaitMs`; the bus then sends it again.
+ * Replication is asynchronous: a Cluster master that died just after answering would
+ * otherwise leave a replica without the fact to take over the log, and a subscriber that
+ * read the log from it would never learn of the revocation.
  */
 export async function appendToLog(
   client: RedisClient,
   keys: LogKeys,
   facts: readonly RevocationFact[],
-  { now, windowMs, channel, payload }: LogWindow & { channel: string; payload: string },
+  { now, windowMs, channel, payload, replicaWaitMs }: AppendOptions,
 ): Promise<void> {
-  const reply = await APPEND(
+  const replicas = await APPEND(
     client,
     [keys.log],
     [now, now - windowMs, channel, payload, ...facts.map(logEntry)],
   )
-  if (reply !== 1) throw unexpectedReply()
+  if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 0) {
+    throw unexpectedReply()
+  }
+  if (replicas === 0) return
+  if ((await waitForReplicas(client, keys.log, 1, replicaWaitMs)) < 1) {
+    throw new Error('No replica of the revocation log took the facts in time')
+  }
 }
 
 /**

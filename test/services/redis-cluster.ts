@@ -5,25 +5,32 @@ import { join } from 'node:path'
 import { freePort } from '../e2e/process.js'
 
 /**
- * A Redis Cluster of the test's own: three masters without replicas on free ports, each
- * keeping nothing but its cluster config on disk, so that a test can stop one node and
- * start it again (empty, with its slots) without touching the shared service.
+ * A Redis Cluster of the test's own: three masters, each with `replicas` replicas (none
+ * by default), on free ports, each node keeping nothing but its cluster config on disk, so
+ * that a test can stop one node and start it again (empty, with its slots) without
+ * touching the shared service.
  */
 export interface PrivateRedisCluster {
   /** The seed nodes, comma-separated, as `connectRedis` takes them. */
   url: string
   ports: readonly number[]
-  /** The index of the node that serves `key`'s slot. */
+  /** The index of the master that serves `key`'s slot. */
   nodeOf(key: string): Promise<number>
-  /** Kills node `index` (0, 1 or 2). */
+  /** The index of a replica of the master `index`. */
+  replicaOf(index: number): Promise<number>
+  /** Kills node `index`. */
   stopNode(index: number): Promise<void>
+  /** Stops node `index` (SIGSTOP): its connections stay open, and it answers nothing. */
+  pauseNode(index: number): void
+  /** Lets a paused node go on (SIGCONT). */
+  resumeNode(index: number): void
   /** Starts node `index` again and waits until the cluster is whole. */
   startNode(index: number): Promise<void>
   /** Kills every node and removes its files. */
   close(): Promise<void>
 }
 
-const NODES = 3
+const MASTERS = 3
 /** Short, so that a stopped master is noticed and a restarted one rejoins quickly. */
 const NODE_TIMEOUT_MS = 1000
 
@@ -56,11 +63,15 @@ function cli(port: number, ...args: string[]): Promise<string> {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-export async function privateRedisCluster(): Promise<PrivateRedisCluster> {
+export async function privateRedisCluster(
+  options: { replicas?: number } = {},
+): Promise<PrivateRedisCluster> {
+  const replicas = options.replicas ?? 0
+  const nodeCount = MASTERS * (1 + replicas)
   const root = mkdtempSync(join(tmpdir(), 'latchkey-redis-cluster-'))
   const ports: number[] = []
   const busPorts: number[] = []
-  while (ports.length < NODES) {
+  while (ports.length < nodeCount) {
     const port = await freePort()
     const busPort = await freePort()
     if (port === busPort || ports.includes(port) || busPorts.includes(busPort)) continue
@@ -131,13 +142,20 @@ export async function privateRedisCluster(): Promise<PrivateRedisCluster> {
     })
   }
 
-  /** Every node says the cluster is ok and knows every node and slot. */
+  /**
+   * Every node says the cluster is ok and knows every node and slot, and every master has
+   * its replicas connected (they take a moment to copy it), each with its link up.
+   */
   async function whole(): Promise<boolean> {
     for (const port of ports) {
       const info = await cli(port, 'CLUSTER', 'INFO').catch(() => '')
       if (!/cluster_state:ok/.test(info)) return false
       if (!/cluster_slots_ok:16384/.test(info)) return false
-      if (!new RegExp(`cluster_known_nodes:${NODES}\\b`).test(info)) return false
+      if (!new RegExp(`cluster_known_nodes:${nodeCount}\\b`).test(info)) return false
+      const replication = await cli(port, 'INFO', 'replication').catch(() => '')
+      if (/role:master/.test(replication)) {
+        if (!new RegExp(`connected_slaves:${replicas}\\b`).test(replication)) return false
+      } else if (!/master_link_status:up/.test(replication)) return false
     }
     return true
   }
@@ -161,7 +179,24 @@ export async function privateRedisCluster(): Promise<PrivateRedisCluster> {
       }
       throw new Error(`no node serves slot ${slot}`)
     },
+    async replicaOf(index) {
+      const master = ports[index]
+      if (master === undefined) throw new Error(`no node ${index}`)
+      const id = (await cli(master, 'CLUSTER', 'MYID')).trim()
+      for (const [other, port] of ports.entries()) {
+        const nodes = await cli(port, 'CLUSTER', 'NODES').catch(() => '')
+        const mine = nodes.split('\n').find((line) => line.includes('myself'))
+        if (mine?.split(' ')[3] === id) return other
+      }
+      throw new Error(`node ${index} has no replica`)
+    },
     stopNode: killNode,
+    pauseNode(index) {
+      children[index]?.kill('SIGSTOP')
+    },
+    resumeNode(index) {
+      children[index]?.kill('SIGCONT')
+    },
     async startNode(index) {
       await spawnNode(index)
       await waitFor(whole, 'the cluster to be whole again')
@@ -187,7 +222,7 @@ export async function privateRedisCluster(): Promise<PrivateRedisCluster> {
       'create',
       ...ports.map((port) => `127.0.0.1:${port}`),
       '--cluster-replicas',
-      '0',
+      String(replicas),
       '--cluster-yes',
     )
     await waitFor(whole, 'cluster_state:ok on every node')

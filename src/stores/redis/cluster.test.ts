@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { Cluster, Redis } from 'ioredis'
 import { eventually } from '../../../test/services/eventually.js'
 import { serviceAvailable } from '../../../test/services/gate.js'
@@ -16,6 +16,7 @@ import {
   privateRedisCluster,
   redisClusterUnavailable,
 } from '../../../test/services/redis-cluster.js'
+import type { PrivateRedisCluster } from '../../../test/services/redis-cluster.js'
 import { listen } from '../../../test/revocation/listen.js'
 import type { RevocationFact } from '../../revocation/facts.js'
 import { encodeMessage } from '../../revocation/facts.js'
@@ -367,6 +368,83 @@ if (serviceAvailable('redis cluster', await redisClusterUnavailable())) {
       }
     })
   })
+
+  describe('revocation log on a cluster with replicas', () => {
+    let replicated: PrivateRedisCluster | undefined
+    before(async () => {
+      replicated = await privateRedisCluster({ replicas: 1 })
+    })
+    after(() => replicated?.close())
+    const message = (loginId: string) =>
+      encodeMessage({ v: 1, origin: 'o', facts: [{ type: 'login', loginId, userId: 'u' }] })
+
+    it('acknowledges a fact only once a replica of the log’s master holds it', async () => {
+      const nodes = replicated!
+      const name = unique('replica')
+      const key = `{${name}}:log`
+      const replica = await nodes.replicaOf(await nodes.nodeOf(key))
+      const bus = redisBus({ url: nodes.url, channel: name, logger: quiet })
+      let paused = false
+      try {
+        await eventually(
+          () =>
+            bus.publish(message('l-0')).then(
+              () => true,
+              () => false,
+            ),
+          5000,
+          'a publish',
+        )
+        nodes.pauseNode(replica)
+        paused = true
+        await assert.rejects(bus.publish(message('l-1')), /No replica of the revocation log/)
+        nodes.resumeNode(replica)
+        paused = false
+        await bus.publish(message('l-2'))
+        // Read on the replica itself, at once: what was acknowledged is there.
+        const onReplica = await replicaEntries(nodes.ports[replica]!, key)
+        assert.ok(
+          onReplica.some((entry) => entry.includes('"l-2"')),
+          onReplica.join('\n'),
+        )
+      } finally {
+        if (paused) nodes.resumeNode(replica)
+        await bus.close()
+      }
+    })
+
+    // Last: the cluster is left with a master that has no replica.
+    it('a fact acknowledged just before its master dies is in the log the replica takes over', async () => {
+      const nodes = replicated!
+      const name = unique('failover')
+      const owner = await nodes.nodeOf(`{${name}}:log`)
+      const server = redisBus({ url: nodes.url, channel: name, logger: quiet })
+      // The store of this server knows of no fact: a seed after the failover adds nothing.
+      server.retain({ windowMs: 60_000, load: () => Promise.resolve([]) })
+      const fact: RevocationFact = { type: 'login', loginId: 'l-9', userId: 'u-9' }
+      const verifier = redisBus({ url: nodes.url, channel: name, logger: quiet })
+      try {
+        assert.deepEqual(await readUntilReady(server, 5000), [], 'seeded')
+        await server.publish(encodeMessage({ v: 1, origin: 'o', facts: [fact] }))
+        await nodes.stopNode(owner)
+        // A verifier reading the log now reads it from the replica once it has taken over.
+        assert.deepEqual(await readUntilReady(verifier, 10_000), [fact])
+      } finally {
+        await Promise.all([server.close(), verifier.close()])
+      }
+    })
+  })
+}
+
+/** The log's entries as the replica on `port` holds them. */
+async function replicaEntries(port: number, key: string): Promise<string[]> {
+  const node = new Redis({ host: '127.0.0.1', port, lazyConnect: true })
+  try {
+    await node.call('READONLY')
+    return await node.zrangebyscore(key, '-inf', '+inf')
+  } finally {
+    node.disconnect()
+  }
 }
 
 async function readUntilReady(bus: ReturnType<typeof redisBus>, ms = 2000) {

@@ -61,6 +61,24 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
   )
 }
 
+/**
+ * WAIT on the connection that writes `key`: until `replicas` replicas of its node hold every
+ * write made on it so far, or `timeoutMs` passed. Answers how many do. A Cluster sends a
+ * command without a key to any node; in a pipeline it goes where the pipeline's key does.
+ */
+export async function waitForReplicas(
+  redis: RedisClient,
+  key: string,
+  replicas: number,
+  timeoutMs: number,
+): Promise<number> {
+  const replies = await redis.pipeline().exists(key).wait(replicas, timeoutMs).exec()
+  const [error, count] = replies?.[1] ?? [new Error('WAIT was not answered'), null]
+  if (error) throw error
+  if (typeof count !== 'number') throw new Error('WAIT answered an unexpected reply')
+  return count
+}
+
 function parseRedisUrl(value: string): RedisOptions {
   let url: URL
   try {
