@@ -141,6 +141,8 @@ export function createBusFeed(transport: BusTransport, options: FeedOptions = {}
     },
     connection(up) {
       connected = up
+      // A transport reports its own close as a lost connection: nothing was missed then.
+      if (closed) return
       if (!up) lose('disconnected')
       else probe()
     },

@@ -40,6 +40,19 @@ if (serviceAvailable('redis', await redisUnreachable())) {
       }
     })
 
+    it('closing a feed is not reported as a lost bus', async () => {
+      const warnings: string[] = []
+      const feed = createBusFeed(redisBus({ url: redisUrl, channel: channel() }), {
+        ...FAST,
+        logger: { warn: (message) => warnings.push(message) },
+      })
+      await eventually(() => feed.trusted, 5000, 'the feed trusted')
+      await feed.close()
+      // The subscriber's connection reports its end after close() has returned.
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      assert.deepEqual(warnings, [])
+    })
+
     it('ignores a garbage payload on the channel', async () => {
       const name = channel()
       const feed = createBusFeed(redisBus({ url: redisUrl, channel: name }), FAST)
