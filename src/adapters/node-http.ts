@@ -30,8 +30,8 @@ export interface NodeServerOptions {
  * Serves Latchkey's handler on node:http: its replies are written to node's response as
  * they are, with no web `Request`, `Headers` or `Response` around them. Any other
  * `(Request) => Response` function is served through @hono/node-server, which builds the
- * Request lazily (see the README for the measurement against plain node:http and a naive
- * copy into a Request).
+ * Request lazily (see `bench/RESULTS.md` for the measurement against plain node:http and
+ * a naive copy into a Request).
  */
 export function createNodeServer(
   handler: Handler | WebHandler,
@@ -80,7 +80,7 @@ const failed = () => listenerReply(internalError())
  * Latchkey's API on node:http, with no web `Request`, `Headers` or `Response` built. They
  * run seldom enough on a refresh (one per 600 requests in the benchmark) to run with cold
  * caches each time: one server switching between the two paths spent 1.78 ms of CPU per
- * refresh this way, 2.08 ms through them (see the README's benchmark notes).
+ * refresh this way, 2.08 ms through them (see `bench/RESULTS.md`).
  */
 function replyListener(
   reply: ReplyHandler,
@@ -154,7 +154,7 @@ function apiRequestOf(incoming: IncomingMessage): ApiRequest {
  * The connection as the handler sees it. A body is read from the IncomingMessage itself:
  * through `request.body`, @hono/node-server would build an undici Request and two web
  * streams around it, which made a refresh cost the server about half as much again under
- * load (see the README's benchmark notes).
+ * load (see `bench/RESULTS.md`).
  */
 function connectionOf(incoming: IncomingMessage | Http2ServerRequest): ConnectionInfo {
   const connection: ConnectionInfo = { remoteAddress: incoming.socket.remoteAddress }

@@ -30,7 +30,7 @@ export function readSessionCookie(headers: HeaderReader): string | null {
  * Written here rather than calling `parse` because every protected request reads it:
  * `parse` builds an object of every cookie in the header, and a second pass counted the
  * duplicates: about 5 700 of the 11 500 instructions a cached cookie session cost over an
- * unprotected route (medians of three callgrind runs; README "Benchmarks"), and 1.3 of
+ * unprotected route (medians of three callgrind runs; `bench/RESULTS.md`), and 1.3 of
  * the 1.6 µs of `peek` on a cookie in-process. One pass, no allocation but the value.
  * `cookies.test.ts` holds it to `parse`.
  */
