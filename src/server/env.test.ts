@@ -126,7 +126,24 @@ describe('server environment: database', () => {
         kind: 'postgres',
         url,
         preparedStatements: true,
+        poolSize: 10,
       })
+    }
+  })
+
+  it('reads LATCHKEY_PG_POOL_SIZE, and refuses a size out of range, naming the variable', () => {
+    const url = 'postgres://db.internal/auth'
+    const poolSize = (value: string) => {
+      const database = readServerEnv(
+        { DATABASE_URL: url, LATCHKEY_PG_POOL_SIZE: value },
+        '/tmp',
+      ).database
+      return database.kind === 'postgres' ? database.poolSize : undefined
+    }
+    assert.equal(poolSize('25'), 25)
+    assert.equal(poolSize(''), 10)
+    for (const value of ['0', '1001', '-1', '2.5', 'many']) {
+      assert.throws(() => poolSize(value), /LATCHKEY_PG_POOL_SIZE must be a whole number/)
     }
   })
 
@@ -135,10 +152,20 @@ describe('server environment: database', () => {
     const prepared = (value: string) =>
       readServerEnv({ DATABASE_URL: url, LATCHKEY_PG_PREPARE: value }, '/tmp').database
     for (const value of ['off', 'OFF', 'false', '0']) {
-      assert.deepEqual(prepared(value), { kind: 'postgres', url, preparedStatements: false })
+      assert.deepEqual(prepared(value), {
+        kind: 'postgres',
+        url,
+        preparedStatements: false,
+        poolSize: 10,
+      })
     }
     for (const value of ['on', 'true', '1', '']) {
-      assert.deepEqual(prepared(value), { kind: 'postgres', url, preparedStatements: true })
+      assert.deepEqual(prepared(value), {
+        kind: 'postgres',
+        url,
+        preparedStatements: true,
+        poolSize: 10,
+      })
     }
     assert.throws(() => prepared('sometimes'), /LATCHKEY_PG_PREPARE must be on or off/)
   })

@@ -126,6 +126,28 @@ if (serviceAvailable('Postgres store', await postgresUnreachable())) {
       }
     })
 
+    it('names its connections latchkey in pg_stat_activity, unless the URL names them', async () => {
+      const schema = freshSchema('application_name')
+      await createSchema(schema)
+      const named = new URL(urlFor(schema))
+      named.searchParams.set('application_name', 'billing-auth')
+      for (const [url, expected] of [
+        [urlFor(schema), 'latchkey'],
+        [named.toString(), 'billing-auth'],
+      ] as const) {
+        const store = await openPostgresStore({ connectionString: url, max: 1 })
+        try {
+          const { rows } = await sql<{ name: string }>`
+            select application_name as name from pg_stat_activity where pid = pg_backend_pid()`.execute(
+            store.db,
+          )
+          assert.equal(rows[0]?.name, expected)
+        } finally {
+          await store.close()
+        }
+      }
+    })
+
     it("prepares a refresh's two statements once per connection, and still runs them after a migration adds a column", async () => {
       for (const preparedStatements of [true, false]) {
         const schema = freshSchema(`prepared_${String(preparedStatements)}`)

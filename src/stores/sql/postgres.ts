@@ -141,7 +141,8 @@ function openKysely(
   max: number,
   statements = new PreparedStatements(),
 ): { db: Kysely<Database>; pool: pg.Pool } {
-  const pool = new pg.Pool({ connectionString, max })
+  // `pg_stat_activity` names the connections, unless the URL or PGAPPNAME names them.
+  const pool = new pg.Pool({ connectionString, max, fallback_application_name: 'latchkey' })
   // An idle client whose server went away emits 'error' on the pool; without a listener
   // that would crash the process. The next query reports the failure instead.
   pool.on('error', () => {})
