@@ -126,7 +126,7 @@ describe('server environment: database', () => {
         kind: 'postgres',
         url,
         preparedStatements: true,
-        poolSize: 10,
+        poolSize: undefined,
       })
     }
   })
@@ -141,7 +141,7 @@ describe('server environment: database', () => {
       return database.kind === 'postgres' ? database.poolSize : undefined
     }
     assert.equal(poolSize('25'), 25)
-    assert.equal(poolSize(''), 10)
+    assert.equal(poolSize(''), undefined)
     for (const value of ['0', '1001', '-1', '2.5', 'many']) {
       assert.throws(() => poolSize(value), /LATCHKEY_PG_POOL_SIZE must be a whole number/)
     }
@@ -156,7 +156,7 @@ describe('server environment: database', () => {
         kind: 'postgres',
         url,
         preparedStatements: false,
-        poolSize: 10,
+        poolSize: undefined,
       })
     }
     for (const value of ['on', 'true', '1', '']) {
@@ -164,7 +164,7 @@ describe('server environment: database', () => {
         kind: 'postgres',
         url,
         preparedStatements: true,
-        poolSize: 10,
+        poolSize: undefined,
       })
     }
     assert.throws(() => prepared('sometimes'), /LATCHKEY_PG_PREPARE must be on or off/)

@@ -13,8 +13,8 @@ export type DatabaseConfig =
       url: string
       /** `LATCHKEY_PG_PREPARE`: prepare the refresh's statements (default on). */
       preparedStatements: boolean
-      /** `LATCHKEY_PG_POOL_SIZE`: most connections this node opens to Postgres (default 10). */
-      poolSize: number
+      /** `LATCHKEY_PG_POOL_SIZE`: most connections the store opens; unset, the store's default. */
+      poolSize: number | undefined
     }
 
 /** The standalone server's configuration, read from the environment. */
@@ -128,9 +128,6 @@ function readTokens(env: Env): ServerEnv['tokens'] {
   }
 }
 
-/** The Postgres pool of a node unless `LATCHKEY_PG_POOL_SIZE` says otherwise: pg's default. */
-const DEFAULT_POOL_SIZE = 10
-
 function readDatabase(env: Env, dataDir: string, cwd: string): DatabaseConfig {
   const url = nonEmpty(env['DATABASE_URL'])
   if (url === undefined) return { kind: 'sqlite', filename: resolve(dataDir, 'latchkey.db') }
@@ -141,7 +138,7 @@ function readDatabase(env: Env, dataDir: string, cwd: string): DatabaseConfig {
       kind: 'postgres',
       url,
       preparedStatements: readSwitch(env, 'LATCHKEY_PG_PREPARE', true),
-      poolSize: readInteger(env, 'LATCHKEY_PG_POOL_SIZE', DEFAULT_POOL_SIZE, 1, 1000),
+      poolSize: readOptionalInteger(env, 'LATCHKEY_PG_POOL_SIZE', 1, 1000),
     }
   }
   // Never echo the URL: it may carry a password.

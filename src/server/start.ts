@@ -120,7 +120,7 @@ export async function openStore(database: DatabaseConfig): Promise<Store> {
     return openPostgresStore({
       connectionString: database.url,
       preparedStatements: database.preparedStatements,
-      max: database.poolSize,
+      ...(database.poolSize === undefined ? {} : { max: database.poolSize }),
     })
   }
   const { openSqliteStore } = await import('../stores/sql/sqlite.js')

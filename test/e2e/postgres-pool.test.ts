@@ -56,22 +56,25 @@ if (serviceAvailable('Postgres', await postgresUnreachable())) {
       // A well-formed refresh token that was never issued: two statements, then 401.
       const unknown = () =>
         `${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}`
-      for (let round = 0; round < 5; round++) {
-        const statuses = await Promise.all(
-          Array.from({ length: 100 }, async () => {
-            const response = await fetch(`${node.url}/auth/refresh`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json' },
-              body: JSON.stringify({ refresh_token: unknown() }),
-            })
-            await response.arrayBuffer()
-            return response.status
-          }),
-        )
-        assert.deepEqual(new Set(statuses), new Set([401]))
+      try {
+        for (let round = 0; round < 5; round++) {
+          const statuses = await Promise.all(
+            Array.from({ length: 100 }, async () => {
+              const response = await fetch(`${node.url}/auth/refresh`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ refresh_token: unknown() }),
+              })
+              await response.arrayBuffer()
+              return response.status
+            }),
+          )
+          assert.deepEqual(new Set(statuses), new Set([401]))
+        }
+      } finally {
+        sampling = false
+        await sampler
       }
-      sampling = false
-      await sampler
       const most = Math.max(...samples.map((pids) => pids.filter((pid) => !bus.has(pid)).length))
       // Under that load the store's pool grows to its size, and no further.
       assert.equal(most, POOL_SIZE)
