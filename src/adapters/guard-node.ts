@@ -7,10 +7,24 @@ import type { Readable } from 'node:stream'
 import { Readable as NodeReadable } from 'node:stream'
 import type { CredentialRequest } from '../http/authenticate.js'
 import type { ConnectionInfo } from '../http/client.js'
+import type { HeaderReader } from '../http/header-reader.js'
 
 /** What authentication reads of a Node-style request, without copying its headers. */
 export function credentialRequest(method: string, headers: IncomingHttpHeaders): CredentialRequest {
-  return { method, headers: { get: (name) => headerOf(headers, name) } }
+  return { method, headers: new RecordHeaders(headers) }
+}
+
+/** Node's header record read as `Headers.get` reads; a class, so no closure per request. */
+class RecordHeaders implements HeaderReader {
+  readonly #headers: IncomingHttpHeaders
+
+  constructor(headers: IncomingHttpHeaders) {
+    this.#headers = headers
+  }
+
+  get(name: string): string | null {
+    return headerOf(this.#headers, name)
+  }
 }
 
 /** One header of Node's header record, as `Headers.get` would answer it. */
