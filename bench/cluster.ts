@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { Agent, request } from 'node:http'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
 import pg from 'pg'
+import { dropKeys } from '../test/services/redis.js'
 
 /** The Postgres and Redis the benchmarks use (BENCH_POSTGRES_URL, BENCH_REDIS_URL). */
 export const POSTGRES_URL =
@@ -34,20 +34,9 @@ async function withPostgres(sql: string): Promise<void> {
   }
 }
 
-/** Deletes every Redis key under `prefix`. */
-export async function dropRedisPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  await redis.connect()
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      if (keys.length > 0) await redis.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-  } finally {
-    redis.disconnect()
-  }
+/** Deletes every Redis key under `prefix`, the revocation logs of its channels included. */
+export function dropRedisPrefix(prefix: string): Promise<void> {
+  return dropKeys(prefix, REDIS_URL)
 }
 
 /** A fresh Postgres schema and a unique Redis prefix, so runs never see each other's data. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
-import { privateRedis, redisUnreachable, redisUrl } from '../../test/services/redis.js'
+import { dropKeys, privateRedis, redisUnreachable, redisUrl } from '../../test/services/redis.js'
 import type { PrivateRedis } from '../../test/services/redis.js'
 import { serviceAvailable } from '../../test/services/gate.js'
 import type { RevocationFact } from './facts.js'
@@ -37,6 +37,7 @@ if (serviceAvailable('redis', await redisUnreachable())) {
         assert.ok(Date.now() - started < 500)
       } finally {
         await Promise.all([a.close(), b.close()])
+        await dropKeys(name)
       }
     })
 

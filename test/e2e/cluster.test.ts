@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import { eventually } from '../services/eventually.js'
 import { serviceAvailable } from '../services/gate.js'
 import { freshSchema, postgresUnreachable } from '../services/postgres.js'
-import { redisUnreachable, redisUrl } from '../services/redis.js'
+import { dropKeys, redisUnreachable, redisUrl } from '../services/redis.js'
 import { client } from './client.js'
 import { freePort, startCli, tempDataDir, type ServerProcess } from './process.js'
 
@@ -18,6 +18,7 @@ if (serviceAvailable('Postgres and Redis for three nodes', unreachable)) {
     let nodes: ServerProcess[] = []
     let drop: () => Promise<void>
     let urls: string[] = []
+    const prefix = `latchkey-test-${randomBytes(4).toString('hex')}:`
 
     before(async () => {
       const schema = await freshSchema('cluster')
@@ -27,7 +28,7 @@ if (serviceAvailable('Postgres and Redis for three nodes', unreachable)) {
       const shared = {
         DATABASE_URL: schema.url,
         REDIS_URL: redisUrl,
-        LATCHKEY_REDIS_PREFIX: `latchkey-test-${randomBytes(4).toString('hex')}:`,
+        LATCHKEY_REDIS_PREFIX: prefix,
         LATCHKEY_SECRET: randomBytes(32).toString('base64url'),
         LATCHKEY_ISSUER: urls[0]!,
         LATCHKEY_TRUSTED_ORIGINS: urls.join(','),
@@ -42,6 +43,7 @@ if (serviceAvailable('Postgres and Redis for three nodes', unreachable)) {
     after(async () => {
       await Promise.all(nodes.map((node) => node.stop()))
       await drop()
+      await dropKeys(prefix)
     })
 
     /** A browser on node A's page, whose requests may go to any node. */

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createConnection } from 'node:net'
+import { Redis } from 'ioredis'
 import { freePort } from '../e2e/process.js'
 
 /** The Redis the tests use: TEST_REDIS_URL, or the local service. */
@@ -21,6 +22,28 @@ export function redisUnreachable(url = redisUrl): Promise<string | undefined> {
       done(data.toString().startsWith('+PONG') ? undefined : data.toString()),
     )
   })
+}
+
+/**
+ * Deletes every key a test left under `prefix` in the Redis at `url`, with those whose hash
+ * tag begins with it: the revocation log of a channel named `<prefix>…` is
+ * `{<prefix>…}:log`, and keeps no TTL.
+ */
+export async function dropKeys(prefix: string, url = redisUrl): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  await redis.connect()
+  try {
+    for (const pattern of [`${prefix}*`, `{${prefix}*`]) {
+      let cursor = '0'
+      do {
+        const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
+        if (found.length > 0) await redis.del(...found)
+        cursor = next
+      } while (cursor !== '0')
+    }
+  } finally {
+    redis.disconnect()
+  }
 }
 
 /**

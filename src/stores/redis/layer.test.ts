@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { serviceAvailable } from '../../../test/services/gate.js'
 import { freshSchema, postgresUnreachable } from '../../../test/services/postgres.js'
-import { redisUnreachable, redisUrl } from '../../../test/services/redis.js'
+import { dropKeys, redisUnreachable, redisUrl } from '../../../test/services/redis.js'
 import { ConfigError } from '../../errors.js'
 import { MINUTE, T0, aLogin, aUser } from '../fixtures.js'
 import { storeConformanceSuite } from '../conformance.js'
@@ -24,15 +24,6 @@ import { redisLayer } from './layer.js'
 
 /** A key prefix of its own, so suites share the Redis without seeing each other. */
 const uniquePrefix = (label: string) => `latchkey:test:${label}:${randomBytes(6).toString('hex')}:`
-
-async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
-    if (found.length > 0) await redis.del(...found)
-    cursor = next
-  } while (cursor !== '0')
-}
 
 /** The store with its reads counted, and `getLogin` able to wait on a gate. */
 function observed(inner: Store) {
@@ -79,7 +70,7 @@ if (serviceAvailable('redis', await redisUnreachable())) {
     return value
   }
   after(async () => {
-    for (const value of prefixes) await dropPrefix(admin, value)
+    for (const value of prefixes) await dropKeys(value)
     await admin.quit()
   })
 
