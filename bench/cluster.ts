@@ -34,11 +34,6 @@ async function withPostgres(sql: string): Promise<void> {
   }
 }
 
-/** Deletes every Redis key under `prefix`, the revocation logs of its channels included. */
-export function dropRedisPrefix(prefix: string): Promise<void> {
-  return dropKeys(prefix, REDIS_URL)
-}
-
 /** A fresh Postgres schema and a unique Redis prefix, so runs never see each other's data. */
 export async function scratch(label: string): Promise<Scratch> {
   const id = `${label}_${randomBytes(4).toString('hex')}`
@@ -53,7 +48,7 @@ export async function scratch(label: string): Promise<Scratch> {
     redisPrefix,
     async drop() {
       await withPostgres(`drop schema if exists "${schema}" cascade`)
-      await dropRedisPrefix(redisPrefix)
+      await dropKeys(redisPrefix, REDIS_URL)
     },
   }
 }

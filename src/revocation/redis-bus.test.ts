@@ -99,9 +99,7 @@ if (serviceAvailable('redis', await redisUnreachable())) {
         )
       } finally {
         await feed.close()
-        const raw = new Redis(redisUrl)
-        await raw.del(`{${name}}:log`)
-        raw.disconnect()
+        await dropKeys(name)
       }
     })
 
@@ -115,9 +113,7 @@ if (serviceAvailable('redis', await redisUnreachable())) {
         )
       } finally {
         await bus.close()
-        const raw = new Redis(redisUrl)
-        await raw.del(`{${name}}:log`)
-        raw.disconnect()
+        await dropKeys(name)
       }
     })
 

@@ -62,7 +62,6 @@ function observed(inner: Store) {
 }
 
 if (serviceAvailable('redis', await redisUnreachable())) {
-  const admin = new Redis(redisUrl)
   const prefixes: string[] = []
   const prefix = (label: string) => {
     const value = uniquePrefix(label)
@@ -71,7 +70,6 @@ if (serviceAvailable('redis', await redisUnreachable())) {
   }
   after(async () => {
     for (const value of prefixes) await dropKeys(value)
-    await admin.quit()
   })
 
   if (serviceAvailable('postgres', await postgresUnreachable())) {
